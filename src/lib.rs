@@ -1,0 +1,2 @@
+//! ticketd: a real-time IT maintenance ticketing gateway.
+pub mod triage;
