@@ -1,2 +1,41 @@
 //! ticketd: a real-time IT maintenance ticketing gateway.
+//!
+//! People submit maintenance tickets over WSS or HTTPS; an analyzer assigns
+//! each an ITIL priority with an explanation; the ticket is made durable and
+//! every connected client hears of it at once.
+//!
+//! # Layout
+//! Data flows top to bottom: a transport parses a request, calls the
+//! service, the service asks triage and the store, and the store's writer
+//! announces each durable change on the event bus, which every transport
+//! fans out to its clients.
+//!
+//! - [`config`]: the command line and environment (clap).
+//! - [`tickets`]: domain types: `Ticket`, parsed fields, commands and their state transitions.
+//! - [`triage`]: the analyzer: text in, impact/urgency/priority/category/explanation out. Pure.
+//! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
+//! - [`events`]: outgoing events, encoded once, and the broadcast bus.
+//! - [`service`]: the one application API every transport calls.
+//! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`), transport-neutral.
+//! - [`state`]: what handlers share (`AppState`).
+//! - [`http`]: axum routes: the JSON API, health, the embedded browser app.
+//! - [`ws`]: the `/ws` transport: frames, the per-client session loop.
+//! - [`server`]: TLS, listener, signals, graceful shutdown, wiring.
+//! - [`telemetry`]: logging set-up.
+//!
+//! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`)
+//! never imports a transport crate.
+
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod protocol;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tickets;
 pub mod triage;
+pub mod ws;

@@ -1,0 +1,244 @@
+//! The events the core announces, and the bus that carries them.
+//!
+//! An event is serialized once, into a [`Frame`] (`{"event","data"}` JSON
+//! text in shared bytes), and the same bytes go to every subscriber: a
+//! broadcast to 5,000 clients costs one serialization and 5,000 reference
+//! counts, not 5,000 copies.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::store::Stats;
+use crate::tickets::{Ticket, TicketId};
+
+/// One encoded event: UTF-8 JSON text, cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    /// The JSON text's bytes (always valid UTF-8).
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Frames are only built from serde_json output, which is UTF-8.
+        std::str::from_utf8(&self.0).expect("frames hold JSON text")
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An event from server to client.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Once, right after connect: every ticket, oldest first.
+    InitialTickets(&'a [Arc<Ticket>]),
+    NewTicket(&'a Ticket),
+    /// Direct reply to the sender of `submit_ticket`.
+    TicketSubmitted {
+        request_id: TicketId,
+    },
+    TicketUpdated(&'a Ticket),
+    TicketResolved(&'a Ticket),
+    TicketDeleted {
+        ticket_id: TicketId,
+        deleted_ticket: &'a Ticket,
+    },
+    AllTicketsCleared {
+        count: usize,
+    },
+    StatsUpdate(&'a Stats),
+    AdminSuccess {
+        message: &'a str,
+        action: &'a str,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, D: Serialize> {
+    event: &'static str,
+    data: D,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+}
+
+impl Event<'_> {
+    /// The event's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::InitialTickets(_) => "initial_tickets",
+            Event::NewTicket(_) => "new_ticket",
+            Event::TicketSubmitted { .. } => "ticket_submitted",
+            Event::TicketUpdated(_) => "ticket_updated",
+            Event::TicketResolved(_) => "ticket_resolved",
+            Event::TicketDeleted { .. } => "ticket_deleted",
+            Event::AllTicketsCleared { .. } => "all_tickets_cleared",
+            Event::StatsUpdate(_) => "stats_update",
+            Event::AdminSuccess { .. } => "admin_success",
+            Event::Error { .. } => "error",
+        }
+    }
+
+    /// The `data` value alone, as JSON (for transports with their own
+    /// envelope).
+    pub fn data(&self) -> serde_json::Value {
+        let value = match self {
+            Event::InitialTickets(t) => serde_json::to_value(t),
+            Event::NewTicket(t) | Event::TicketUpdated(t) | Event::TicketResolved(t) => {
+                serde_json::to_value(t)
+            }
+            Event::TicketSubmitted { request_id } => {
+                Ok(serde_json::json!({ "request_id": request_id }))
+            }
+            Event::TicketDeleted {
+                ticket_id,
+                deleted_ticket,
+            } => {
+                Ok(serde_json::json!({ "ticket_id": ticket_id, "deleted_ticket": deleted_ticket }))
+            }
+            Event::AllTicketsCleared { count } => Ok(serde_json::json!({ "count": count })),
+            Event::StatsUpdate(s) => serde_json::to_value(s),
+            Event::AdminSuccess { message, action } => {
+                Ok(serde_json::json!({ "message": message, "action": action }))
+            }
+            Event::Error { code, message } => {
+                Ok(serde_json::json!({ "code": code, "message": message }))
+            }
+        };
+        value.expect("events always serialize")
+    }
+
+    /// Encodes `{"event","data"}` (plus `"ref"` for a direct reply).
+    pub fn encode(&self, reference: Option<&str>) -> Frame {
+        let mut out = Vec::with_capacity(256);
+        let event = self.name();
+        let result = match self {
+            Event::InitialTickets(t) => write(&mut out, event, t, reference),
+            Event::NewTicket(t) | Event::TicketUpdated(t) | Event::TicketResolved(t) => {
+                write(&mut out, event, t, reference)
+            }
+            Event::StatsUpdate(s) => write(&mut out, event, s, reference),
+            _ => write(&mut out, event, self.data(), reference),
+        };
+        result.expect("events always serialize");
+        Frame(Bytes::from(out))
+    }
+}
+
+fn write<D: Serialize>(
+    out: &mut Vec<u8>,
+    event: &'static str,
+    data: D,
+    reference: Option<&str>,
+) -> serde_json::Result<()> {
+    serde_json::to_writer(
+        out,
+        &Envelope {
+            event,
+            data,
+            reference,
+        },
+    )
+}
+
+/// A frame on the bus, with the store version it belongs to.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The store version after the change this frame announces; 0 for
+    /// frames that are not about a change (stats), which every subscriber
+    /// gets.
+    pub version: u64,
+    pub frame: Frame,
+}
+
+impl Published {
+    /// Whether a client whose snapshot is at `snapshot_version` still needs
+    /// this frame (changes already in its snapshot are skipped).
+    pub fn is_after(&self, snapshot_version: u64) -> bool {
+        self.version == 0 || self.version > snapshot_version
+    }
+}
+
+/// The fan-out of encoded events to every subscriber.
+///
+/// A `tokio::sync::broadcast` ring: each subscriber has its own cursor, so
+/// the ring's capacity is every client's bounded send queue. A subscriber
+/// that falls more than `capacity` frames behind sees `Lagged` and is
+/// disconnected by its transport; it never slows anyone else.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Published>,
+}
+
+impl Bus {
+    pub fn new(capacity: usize) -> Bus {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        Bus { tx }
+    }
+
+    /// Sends to every current subscriber; returns how many there were.
+    pub fn publish(&self, version: u64, frame: Frame) -> usize {
+        self.tx.send(Published { version, frame }).unwrap_or(0)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.tx.subscribe()
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_carries_ref_and_broadcast_does_not() {
+        let f = Event::AllTicketsCleared { count: 3 }.encode(Some("r1"));
+        assert_eq!(
+            f.as_str(),
+            r#"{"event":"all_tickets_cleared","data":{"count":3},"ref":"r1"}"#
+        );
+        let f = Event::Error {
+            code: "bad_frame",
+            message: "m",
+        }
+        .encode(None);
+        assert_eq!(
+            f.as_str(),
+            r#"{"event":"error","data":{"code":"bad_frame","message":"m"}}"#
+        );
+    }
+
+    #[test]
+    fn lagging_subscriber_sees_lagged() {
+        let bus = Bus::new(2);
+        let mut rx = bus.subscribe();
+        for n in 0..5 {
+            bus.publish(
+                n as u64 + 1,
+                Event::AllTicketsCleared { count: n }.encode(None),
+            );
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(3))
+        ));
+    }
+}

@@ -1,0 +1,136 @@
+//! TLS: load the operator's certificate, or generate (once) and reuse a
+//! self-signed development certificate for localhost.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The certificate and key files in use.
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The files named on the command line, or the generated ones (created on
+/// first start into `certs_dir`, key 0600, and reused after).
+pub fn resolve(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    certs_dir: &Path,
+) -> anyhow::Result<(CertFiles, bool)> {
+    if let (Some(cert), Some(key)) = (cert, key) {
+        return Ok((
+            CertFiles {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+            },
+            false,
+        ));
+    }
+    let files = CertFiles {
+        cert: certs_dir.join("localhost-cert.pem"),
+        key: certs_dir.join("localhost-key.pem"),
+    };
+    if files.cert.exists() && files.key.exists() {
+        return Ok((files, false));
+    }
+    generate(&files, certs_dir)?;
+    Ok((files, true))
+}
+
+fn generate(files: &CertFiles, dir: &Path) -> anyhow::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create certificate directory {}", dir.display()))?;
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let certified = rcgen::generate_simple_self_signed(names)
+        .context("cannot generate the development certificate")?;
+    write_new(
+        &files.key,
+        certified.signing_key.serialize_pem().as_bytes(),
+        0o600,
+    )?;
+    write_new(&files.cert, certified.cert.pem().as_bytes(), 0o644)?;
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// A loaded certificate chain and key, checked to belong together.
+pub struct Loaded {
+    pub config: Arc<ServerConfig>,
+    /// SHA-256 of the leaf certificate, colon-separated hex.
+    pub fingerprint: String,
+}
+
+/// Reads the PEM files and builds the rustls configuration (ring provider,
+/// TLS 1.2 and 1.3, ALPN h2 and http/1.1).
+pub fn load(files: &CertFiles) -> anyhow::Result<Loaded> {
+    let cert_pem = fs::read(&files.cert)
+        .with_context(|| format!("cannot read TLS certificate {}", files.cert.display()))?;
+    let key_pem = fs::read(&files.key)
+        .with_context(|| format!("cannot read TLS key {}", files.key.display()))?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} is not a PEM certificate chain", files.cert.display()))?;
+    if certs.is_empty() {
+        bail!("{} holds no certificate", files.cert.display());
+    }
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .ok()
+        .flatten()
+        .with_context(|| format!("{} holds no PEM private key", files.key.display()))?;
+    let fingerprint = fingerprint(&certs[0]);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .with_context(|| {
+            format!(
+                "the key {} does not match the certificate {}",
+                files.key.display(),
+                files.cert.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Loaded {
+        config: Arc::new(config),
+        fingerprint,
+    })
+}
+
+fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,0 +1,18 @@
+//! The state every handler shares: one cheap-to-clone bundle of `Arc`s,
+//! passed through axum's `State`.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WsArgs;
+use crate::service::Service;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    /// WebSocket session settings.
+    pub ws: Arc<WsArgs>,
+    /// Cancelled at shutdown: sessions send close 1001 and end.
+    pub shutdown: CancellationToken,
+}

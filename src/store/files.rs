@@ -1,0 +1,228 @@
+//! The files on disk: the snapshot (`tickets_storage.json`, the original
+//! format), the journals beside it, the lock, and the fsync discipline.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::OpenError;
+use crate::tickets::{Ticket, TicketId};
+
+/// The snapshot's file name, as the original system named it.
+pub const SNAPSHOT: &str = "tickets_storage.json";
+const SNAPSHOT_TMP_PREFIX: &str = "tickets_storage.json.tmp";
+const JOURNAL_PREFIX: &str = "tickets_journal.";
+const JOURNAL_SUFFIX: &str = ".jsonl";
+const LOCK: &str = ".ticketd.lock";
+
+/// One journal record: a change, replayable any number of times.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Record<T> {
+    Put { ticket: T },
+    Delete { request_id: TicketId },
+    Clear,
+}
+
+/// Creates the data directory (0700) if needed and takes its lock.
+pub fn lock_dir(dir: &Path) -> Result<File, OpenError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            OpenError::Io(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    let path = dir.join(LOCK);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| OpenError::Io(format!("cannot open lock file {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(OpenError::Locked(dir.to_path_buf())),
+        Err(fs::TryLockError::Error(e)) => Err(OpenError::Io(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Removes temp files a crash left behind mid-snapshot.
+pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(SNAPSHOT_TMP_PREFIX))
+        {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The journals in the directory, oldest generation first.
+pub fn list_journals(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(gen_str) = name
+            .strip_prefix(JOURNAL_PREFIX)
+            .and_then(|r| r.strip_suffix(JOURNAL_SUFFIX))
+        else {
+            continue;
+        };
+        if let Ok(generation) = gen_str.parse::<u64>() {
+            out.push((generation, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn journal_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("{JOURNAL_PREFIX}{generation:012}{JOURNAL_SUFFIX}"))
+}
+
+/// Loads the snapshot: a missing file is an empty store; anything that does
+/// not parse or fails validation is an error naming the file.
+pub fn load_snapshot(dir: &Path) -> Result<BTreeMap<TicketId, Ticket>, OpenError> {
+    let path = dir.join(SNAPSHOT);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(OpenError::Io(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let corrupt = |problem: String| OpenError::Corrupt {
+        path: path.clone(),
+        problem,
+    };
+    let map: BTreeMap<String, Ticket> =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (key, ticket) in map {
+        if key != ticket.request_id.to_string() {
+            return Err(corrupt(format!(
+                "key {key} does not match its ticket's request_id {}",
+                ticket.request_id
+            )));
+        }
+        ticket.check().map_err(corrupt)?;
+        out.insert(ticket.request_id, ticket);
+    }
+    Ok(out)
+}
+
+/// Reads one journal. A final line that does not parse is a torn append
+/// (a crash mid-write, never acknowledged) and is dropped; a bad line
+/// anywhere else is corruption.
+pub fn read_journal(path: &Path) -> Result<(Vec<Record<Ticket>>, bool), OpenError> {
+    let file = File::open(path)
+        .map_err(|e| OpenError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let mut records = Vec::new();
+    let mut pending_error: Option<(usize, String)> = None;
+    for (index, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line =
+            line.map_err(|e| OpenError::Io(format!("cannot read {}: {e}", path.display())))?;
+        if let Some((n, problem)) = pending_error.take() {
+            return Err(OpenError::Corrupt {
+                path: path.to_path_buf(),
+                problem: format!("line {n}: {problem}"),
+            });
+        }
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Record<Ticket>>(&line) {
+            Ok(record) => {
+                if let Record::Put { ticket } = &record {
+                    ticket.check().map_err(|problem| OpenError::Corrupt {
+                        path: path.to_path_buf(),
+                        problem: format!("line {}: {problem}", index + 1),
+                    })?;
+                }
+                records.push(record)
+            }
+            Err(e) => pending_error = Some((index + 1, e.to_string())),
+        }
+    }
+    Ok((records, pending_error.is_some()))
+}
+
+/// Opens (creating, 0600) a journal for appending and makes its name durable.
+pub fn create_journal(dir: &Path, generation: u64) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(journal_path(dir, generation))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// Writes the snapshot atomically: temp file in the same directory, fsync,
+/// rename over the old one, fsync the directory. Tickets go oldest first.
+pub fn write_snapshot(dir: &Path, tickets: &[Arc<Ticket>]) -> io::Result<u64> {
+    let tmp = dir.join(format!("{SNAPSHOT_TMP_PREFIX}.{}", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let bytes = encode_snapshot(tickets)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, dir.join(SNAPSHOT))?;
+        sync_dir(dir)?;
+        Ok(bytes.len() as u64)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The snapshot's bytes: one JSON object keyed by `request_id`, in the
+/// order given (oldest first), pretty-printed like the original.
+pub fn encode_snapshot(tickets: &[Arc<Ticket>]) -> io::Result<Vec<u8>> {
+    use serde::ser::{SerializeMap, Serializer};
+    let mut out = Vec::with_capacity(tickets.len() * 1024 + 2);
+    let mut ser = serde_json::Serializer::pretty(&mut out);
+    let mut map = ser.serialize_map(Some(tickets.len()))?;
+    for t in tickets {
+        map.serialize_entry(&t.request_id, &**t)?;
+    }
+    map.end()?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

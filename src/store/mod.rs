@@ -1,0 +1,328 @@
+//! The durable ticket store.
+//!
+//! One writer thread owns the files. Callers send it [`Command`]s; it takes
+//! whatever is queued as one batch, applies each command to the current
+//! state (so read-modify-write is atomic), appends the batch to the journal
+//! with one `fdatasync`, and only then publishes: the in-memory view is
+//! updated, the commit hook (the service's broadcast) runs, and every caller
+//! gets its outcome. Nothing is announced before it is on disk.
+//!
+//! On disk: `tickets_storage.json` is the snapshot in the original format (an
+//! object keyed by `request_id`), always replaced atomically;
+//! `tickets_journal.N.jsonl` files hold the changes since. When the journal
+//! passes `compact_after_bytes` the writer starts a new journal and a
+//! background thread writes a new snapshot, then deletes the journals it
+//! covers. Recovery loads the snapshot and replays every journal; records
+//! are idempotent (put, delete, clear), so replaying one the snapshot already
+//! holds is harmless, and crash-safe at every step.
+//!
+//! A failed write or fsync is never retried: the store turns read-only and
+//! every later change is refused with [`StoreError::Unavailable`].
+
+mod files;
+mod writer;
+
+pub use files::SNAPSHOT;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::tickets::{Command, CommandError, Outcome, Status, Ticket, TicketId};
+use crate::triage::{Category, Priority};
+
+/// How the store is set up.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Start a new snapshot once the journal is this large.
+    pub compact_after_bytes: u64,
+    /// The most commands one group commit takes.
+    pub max_batch: usize,
+    /// The most commands waiting for the writer; more wait for a place.
+    pub queue: usize,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            compact_after_bytes: 16 * 1024 * 1024,
+            max_batch: 1024,
+            queue: 8192,
+        }
+    }
+}
+
+/// Why the store would not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "data directory {} is in use by another ticketd process (lock held); stop it or choose another --data-dir",
+        .0.display()
+    )]
+    Locked(PathBuf),
+    #[error("{}: {problem}; the file was left untouched: repair or move it aside, then start again", path.display())]
+    Corrupt { path: PathBuf, problem: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Why a change was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("the store is read-only after a write failure; changes are refused")]
+    Unavailable,
+}
+
+/// What one group commit did, for the commit hook.
+pub struct Committed<'a> {
+    pub outcomes: &'a [Outcome],
+    /// The store version these outcomes produced.
+    pub version: u64,
+    /// How long the append and its fdatasync took.
+    pub duration: Duration,
+}
+
+/// The hook the writer calls after each durable batch, in commit order.
+pub type CommitHook = Box<dyn Fn(&Committed<'_>) + Send + 'static>;
+
+/// Counts for `stats_update`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub total: usize,
+    pub open: usize,
+    pub resolved: usize,
+    pub by_priority: std::collections::BTreeMap<Priority, usize>,
+    pub by_category: std::collections::BTreeMap<Category, usize>,
+}
+
+/// The tickets in memory: by id, plus their order of creation.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    by_id: HashMap<TicketId, Arc<Ticket>>,
+    order: BTreeSet<(DateTime<Utc>, TicketId)>,
+}
+
+impl State {
+    fn put(&mut self, ticket: Arc<Ticket>) {
+        if let Some(old) = self.by_id.insert(ticket.request_id, ticket.clone()) {
+            self.order.remove(&(old.created_at, old.request_id));
+        }
+        self.order.insert((ticket.created_at, ticket.request_id));
+    }
+
+    fn delete(&mut self, id: &TicketId) {
+        if let Some(old) = self.by_id.remove(id) {
+            self.order.remove(&(old.created_at, old.request_id));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_id.clear();
+        self.order.clear();
+    }
+
+    fn get(&self, id: &TicketId) -> Option<&Arc<Ticket>> {
+        self.by_id.get(id)
+    }
+
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn oldest_first(&self) -> Vec<Arc<Ticket>> {
+        self.order
+            .iter()
+            .filter_map(|(_, id)| self.by_id.get(id).cloned())
+            .collect()
+    }
+}
+
+/// What readers share with the writer.
+#[derive(Debug)]
+struct Shared {
+    /// A std lock: held only to read or apply a committed batch, never
+    /// across an `.await` or an fsync.
+    state: RwLock<State>,
+    /// Bumped after each applied batch; readers cache by it.
+    version: AtomicU64,
+    writable: AtomicBool,
+    /// Bytes in the snapshot plus journals, for the size metric.
+    disk_bytes: AtomicU64,
+}
+
+enum Request {
+    Apply {
+        command: Command,
+        reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    },
+    /// Stop once every request before this one is committed.
+    Shutdown,
+    /// Answered by the writer when it gets there: proof it is not stalled.
+    Ping(oneshot::Sender<()>),
+}
+
+/// A handle to the store: cheap to clone, shared by every caller.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
+    /// Set once the writer thread has exited.
+    closed: Arc<tokio::sync::Notify>,
+    writer_done: Arc<AtomicBool>,
+    data_dir: Arc<Path>,
+}
+
+impl Store {
+    /// Opens the store in `config.data_dir`: locks it, recovers, and starts
+    /// the writer. Fails without touching a file it cannot read.
+    pub fn open(config: StoreConfig, hook: CommitHook) -> Result<Store, OpenError> {
+        let lock = files::lock_dir(&config.data_dir)?;
+        let recovered = writer::recover(&config.data_dir)?;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(recovered.state),
+            version: AtomicU64::new(1),
+            writable: AtomicBool::new(true),
+            disk_bytes: AtomicU64::new(recovered.disk_bytes),
+        });
+        let (tx, rx) = mpsc::channel(config.queue);
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let writer_done = Arc::new(AtomicBool::new(false));
+        let data_dir: Arc<Path> = config.data_dir.clone().into();
+        writer::spawn(
+            writer::Writer::new(
+                config,
+                recovered.next_generation,
+                recovered.compact_now,
+                lock,
+            ),
+            rx,
+            shared.clone(),
+            hook,
+            closed.clone(),
+            writer_done.clone(),
+        )
+        .map_err(|e| OpenError::Io(format!("cannot start the store writer: {e}")))?;
+        Ok(Store {
+            tx,
+            shared,
+            closed,
+            writer_done,
+            data_dir,
+        })
+    }
+
+    /// Applies a command durably; resolves once it is on disk and announced.
+    pub async fn execute(&self, command: Command) -> Result<Outcome, StoreError> {
+        if !self.is_writable() {
+            return Err(StoreError::Unavailable);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Apply { command, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        rx.await.unwrap_or(Err(StoreError::Unavailable))
+    }
+
+    /// Every ticket, oldest first.
+    pub fn all(&self) -> Vec<Arc<Ticket>> {
+        self.read().oldest_first()
+    }
+
+    /// One ticket.
+    pub fn get(&self, id: &TicketId) -> Option<Arc<Ticket>> {
+        self.read().get(id).cloned()
+    }
+
+    /// Every ticket with the version they are current at.
+    pub fn all_with_version(&self) -> (u64, Vec<Arc<Ticket>>) {
+        let state = self.read();
+        (self.version(), state.oldest_first())
+    }
+
+    /// A number that changes whenever the tickets do.
+    pub fn version(&self) -> u64 {
+        self.shared.version.load(Ordering::Acquire)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts by status, priority and category.
+    pub fn stats(&self) -> Stats {
+        let state = self.read();
+        let mut stats = Stats {
+            total: state.len(),
+            by_priority: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
+            ..Stats::default()
+        };
+        for t in state.by_id.values() {
+            match t.status {
+                Status::Open => stats.open += 1,
+                Status::Resolved => stats.resolved += 1,
+            }
+            *stats.by_priority.entry(t.priority).or_default() += 1;
+            *stats.by_category.entry(t.analysis.category).or_default() += 1;
+        }
+        stats
+    }
+
+    /// False once a write failed; changes are then refused.
+    pub fn is_writable(&self) -> bool {
+        self.shared.writable.load(Ordering::Acquire)
+    }
+
+    /// Bytes on disk (snapshot and journals).
+    pub fn disk_bytes(&self) -> u64 {
+        self.shared.disk_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Whether the writer answers within `within`: a stalled writer (a
+    /// hung disk) fails this, and the watchdog stops petting.
+    pub async fn ping(&self, within: Duration) -> bool {
+        let (pong, rx) = oneshot::channel();
+        if self.tx.try_send(Request::Ping(pong)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(())))
+    }
+
+    /// Whether the writer thread is still running.
+    pub fn writer_alive(&self) -> bool {
+        !self.writer_done.load(Ordering::Acquire)
+    }
+
+    /// Finishes every queued command, then stops the writer. Other handles
+    /// see `Unavailable` afterwards.
+    pub async fn close(&self) {
+        let notified = self.closed.notified();
+        if self.tx.send(Request::Shutdown).await.is_ok() && self.writer_alive() {
+            notified.await;
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.shared
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,366 @@
+//! The writer thread: group commit, journal appends, compaction, recovery.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::files::{self, Record};
+use super::{CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError};
+use crate::tickets::{Change, Outcome, Ticket, TicketId};
+
+/// What recovery found.
+pub(super) struct Recovered {
+    pub state: State,
+    pub next_generation: u64,
+    /// Journals exist: fold them into a fresh snapshot right away.
+    pub compact_now: bool,
+    pub disk_bytes: u64,
+}
+
+/// Loads the snapshot, replays the journals in order, removes stale temps.
+pub(super) fn recover(dir: &std::path::Path) -> Result<Recovered, OpenError> {
+    let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
+    files::remove_stale_temps(dir).map_err(io)?;
+    let mut state = State::default();
+    for (_, ticket) in files::load_snapshot(dir)? {
+        state.put(Arc::new(ticket));
+    }
+    let journals = files::list_journals(dir).map_err(io)?;
+    let mut torn = 0;
+    for (_, path) in &journals {
+        let (records, was_torn) = files::read_journal(path)?;
+        torn += usize::from(was_torn);
+        for record in records {
+            match record {
+                Record::Put { ticket } => state.put(Arc::new(ticket)),
+                Record::Delete { request_id } => state.delete(&request_id),
+                Record::Clear => state.clear(),
+            }
+        }
+    }
+    if torn > 0 {
+        tracing::warn!(
+            torn,
+            "dropped a torn final journal line (an append cut short by a crash, never acknowledged)"
+        );
+    }
+    let disk_bytes = dir_bytes(dir);
+    Ok(Recovered {
+        state,
+        next_generation: journals.last().map_or(1, |(g, _)| g + 1),
+        compact_now: !journals.is_empty(),
+        disk_bytes,
+    })
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let snapshot = std::fs::metadata(dir.join(files::SNAPSHOT)).map_or(0, |m| m.len());
+    let journals: u64 = files::list_journals(dir)
+        .unwrap_or_default()
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    snapshot + journals
+}
+
+/// The writer's own state.
+pub(super) struct Writer {
+    config: StoreConfig,
+    generation: u64,
+    journal: Option<File>,
+    journal_bytes: u64,
+    compact_now: bool,
+    /// A compaction thread in flight; at most one at a time.
+    compaction: Option<std::thread::JoinHandle<()>>,
+    /// Set by a compaction thread that failed, read by the writer.
+    compaction_error: Arc<Mutex<Option<String>>>,
+    /// Held for the writer's life: the data directory's lock.
+    _lock: File,
+}
+
+impl Writer {
+    pub fn new(config: StoreConfig, generation: u64, compact_now: bool, lock: File) -> Self {
+        Writer {
+            config,
+            generation,
+            journal: None,
+            journal_bytes: 0,
+            compact_now,
+            compaction: None,
+            compaction_error: Arc::new(Mutex::new(None)),
+            _lock: lock,
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// The journal to append to, created on first use.
+    fn journal(&mut self) -> std::io::Result<&mut File> {
+        if self.journal.is_none() {
+            self.journal = Some(files::create_journal(&self.dir(), self.generation)?);
+            self.journal_bytes = 0;
+        }
+        Ok(self.journal.as_mut().expect("journal just opened"))
+    }
+
+    /// Starts a new journal and writes a snapshot of `state` in the
+    /// background; the old journals are deleted once the snapshot is durable.
+    fn compact(&mut self, shared: &Arc<Shared>) {
+        if self
+            .compaction
+            .as_ref()
+            .is_some_and(|handle| !handle.is_finished())
+        {
+            return;
+        }
+        if let Some(handle) = self.compaction.take() {
+            let _ = handle.join();
+        }
+        if let Some(error) = self
+            .compaction_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            tracing::error!(%error, "snapshot compaction failed; the journals were kept and stay authoritative");
+        }
+        // Rotate first: everything after this point goes to the new journal,
+        // so the snapshot covers every journal up to `covered`.
+        let covered = self.generation;
+        self.generation += 1;
+        self.journal = None;
+        self.journal_bytes = 0;
+        self.compact_now = false;
+        let tickets = shared
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .oldest_first();
+        let dir = self.dir();
+        let error_slot = self.compaction_error.clone();
+        let shared = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ticketd-compact".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let result = files::write_snapshot(&dir, &tickets).and_then(|bytes| {
+                    for (generation, path) in files::list_journals(&dir)? {
+                        if generation <= covered {
+                            std::fs::remove_file(path)?;
+                        }
+                    }
+                    files::sync_dir(&dir)?;
+                    Ok(bytes)
+                });
+                match result {
+                    Ok(bytes) => {
+                        shared.disk_bytes.store(dir_bytes(&dir), Ordering::Relaxed);
+                        tracing::info!(
+                            tickets = tickets.len(),
+                            bytes,
+                            duration_ms = started.elapsed().as_millis() as u64,
+                            "snapshot written, journals compacted"
+                        )
+                    }
+                    Err(e) => {
+                        *error_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string())
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => self.compaction = Some(handle),
+            Err(e) => tracing::error!(error = %e, "cannot start the compaction thread"),
+        }
+    }
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Outcome, StoreError>>;
+
+pub(super) fn spawn(
+    mut writer: Writer,
+    mut rx: mpsc::Receiver<Request>,
+    shared: Arc<Shared>,
+    hook: CommitHook,
+    closed: Arc<tokio::sync::Notify>,
+    done: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("ticketd-store".into())
+        .spawn(move || {
+            if writer.compact_now {
+                writer.compact(&shared);
+            }
+            let mut batch: Vec<(crate::tickets::Command, Reply)> = Vec::new();
+            let mut stopping = false;
+            while !stopping {
+                // Wait for the first request, then take whatever else is
+                // already queued: one group commit.
+                let Some(first) = rx.blocking_recv() else {
+                    break;
+                };
+                let mut next = Some(first);
+                while let Some(request) = next.take() {
+                    match request {
+                        Request::Apply { command, reply } => batch.push((command, reply)),
+                        Request::Shutdown => {
+                            stopping = true;
+                            break;
+                        }
+                        Request::Ping(pong) => {
+                            let _ = pong.send(());
+                        }
+                    }
+                    if batch.len() >= writer.config.max_batch {
+                        break;
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if !batch.is_empty() {
+                    commit(&mut writer, &shared, &hook, std::mem::take(&mut batch));
+                }
+            }
+            // Refuse whatever is still queued behind a shutdown.
+            rx.close();
+            while let Ok(request) = rx.try_recv() {
+                if let Request::Apply { reply, .. } = request {
+                    let _ = reply.send(Err(StoreError::Unavailable));
+                }
+            }
+            if let Some(handle) = writer.compaction.take() {
+                let _ = handle.join();
+            }
+            done.store(true, Ordering::Release);
+            closed.notify_one();
+        })
+        .map(|_| ())
+}
+
+/// Applies a batch, appends it with one fdatasync, then publishes it.
+fn commit(
+    writer: &mut Writer,
+    shared: &Arc<Shared>,
+    hook: &CommitHook,
+    batch: Vec<(crate::tickets::Command, Reply)>,
+) {
+    if !shared.writable.load(Ordering::Acquire) {
+        for (_, reply) in batch {
+            let _ = reply.send(Err(StoreError::Unavailable));
+        }
+        return;
+    }
+    // 1. Apply every command to the current state plus this batch's own
+    //    earlier changes (an overlay), without touching shared state.
+    let mut overlay: HashMap<TicketId, Option<Arc<Ticket>>> = HashMap::new();
+    let mut cleared = false;
+    let mut applied: Vec<(Change, Outcome, Reply)> = Vec::with_capacity(batch.len());
+    {
+        let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
+        let mut count = state.len();
+        for (command, reply) in batch {
+            let current = command.target().and_then(|id| match overlay.get(&id) {
+                Some(v) => v.clone(),
+                None if cleared => None,
+                None => state.get(&id).cloned(),
+            });
+            let existed = current.is_some();
+            match command.apply(current.as_ref(), count) {
+                Ok((change, outcome)) => {
+                    match &change {
+                        Change::Put(t) => {
+                            if !existed {
+                                count += 1;
+                            }
+                            overlay.insert(t.request_id, Some(t.clone()));
+                        }
+                        Change::Delete(id) => {
+                            count -= 1;
+                            overlay.insert(*id, None);
+                        }
+                        Change::Clear => {
+                            count = 0;
+                            cleared = true;
+                            overlay.clear();
+                        }
+                    }
+                    applied.push((change, outcome, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            }
+        }
+    }
+    if applied.is_empty() {
+        return;
+    }
+    // 2. Append the batch and make it durable.
+    let mut bytes = Vec::with_capacity(applied.len() * 1200);
+    for (change, _, _) in &applied {
+        let record = match change {
+            Change::Put(t) => Record::Put { ticket: &**t },
+            Change::Delete(id) => Record::Delete { request_id: *id },
+            Change::Clear => Record::Clear,
+        };
+        serde_json::to_writer(&mut bytes, &record).expect("a ticket always serializes");
+        bytes.push(b'\n');
+    }
+    let started = Instant::now();
+    let written = writer.journal().and_then(|journal| {
+        journal.write_all(&bytes)?;
+        journal.sync_data()
+    });
+    let duration = started.elapsed();
+    if let Err(e) = written {
+        // Never retried: after a failed fsync the kernel may have dropped
+        // the dirty pages, and a retry could "succeed" without the data.
+        shared.writable.store(false, Ordering::Release);
+        tracing::error!(
+            error = %e,
+            journal = %files::journal_path(&writer.dir(), writer.generation).display(),
+            "journal write failed; the store is now read-only and refuses changes"
+        );
+        for (_, _, reply) in applied {
+            let _ = reply.send(Err(StoreError::Unavailable));
+        }
+        return;
+    }
+    writer.journal_bytes += bytes.len() as u64;
+    shared
+        .disk_bytes
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    // 3. Publish: the view, then the announcement, then the replies.
+    {
+        let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
+        for (change, _, _) in &applied {
+            match change {
+                Change::Put(t) => state.put(t.clone()),
+                Change::Delete(id) => state.delete(id),
+                Change::Clear => state.clear(),
+            }
+        }
+        // Bumped under the write lock, so a reader's (version, tickets)
+        // pair is always consistent.
+        shared.version.fetch_add(1, Ordering::AcqRel);
+    }
+    let (outcomes, replies): (Vec<Outcome>, Vec<Reply>) =
+        applied.into_iter().map(|(_, o, r)| (o, r)).unzip();
+    hook(&Committed {
+        outcomes: &outcomes,
+        version: shared.version.load(Ordering::Acquire),
+        duration,
+    });
+    for (outcome, reply) in outcomes.into_iter().zip(replies) {
+        let _ = reply.send(Ok(outcome));
+    }
+    if writer.journal_bytes >= writer.config.compact_after_bytes {
+        writer.compact(shared);
+    }
+}

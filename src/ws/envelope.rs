@@ -1,0 +1,115 @@
+//! One incoming text frame: `{"event": NAME, "data": VALUE, "ref": "..."}`.
+
+use serde_json::Value;
+
+use crate::protocol::{ClientEvent, ProtocolError};
+use crate::service::ErrorCode;
+
+/// The longest `ref` a client may attach.
+pub const MAX_REF_CHARS: usize = 64;
+
+/// A parsed frame: the client's `ref` (if usable) and its event or error.
+pub struct Incoming {
+    pub reference: Option<String>,
+    pub event: Result<ClientEvent, ProtocolError>,
+}
+
+fn bad_frame(message: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::BadFrame, message)
+}
+
+/// Parses a text frame. Never fails: a bad frame becomes an error to reply.
+pub fn parse(text: &str) -> Incoming {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return Incoming {
+                reference: None,
+                event: Err(bad_frame("the frame is not valid JSON")),
+            };
+        }
+        Err(_) => {
+            return Incoming {
+                reference: None,
+                event: Err(bad_frame(
+                    "the frame could not be read (too deeply nested?)",
+                )),
+            };
+        }
+    };
+    let Value::Object(mut map) = value else {
+        return Incoming {
+            reference: None,
+            event: Err(bad_frame(
+                "a frame must be a JSON object {\"event\", \"data\"}",
+            )),
+        };
+    };
+    let reference = match map.remove("ref") {
+        None => None,
+        Some(Value::String(r)) if r.chars().count() <= MAX_REF_CHARS => Some(r),
+        Some(_) => {
+            return Incoming {
+                reference: None,
+                event: Err(bad_frame("ref must be a string of at most 64 characters")),
+            };
+        }
+    };
+    let event = (|| {
+        let name = match map.remove("event") {
+            Some(Value::String(name)) => name,
+            Some(_) => return Err(bad_frame("event must be a string")),
+            None => return Err(bad_frame("the frame has no \"event\"")),
+        };
+        let data = map.remove("data").unwrap_or(Value::Null);
+        if let Some(key) = map.keys().next() {
+            let shown: String = key.chars().take(64).collect();
+            return Err(bad_frame(&format!(
+                "unknown key {shown:?}; a frame has only event, data and ref"
+            )));
+        }
+        ClientEvent::parse(&name, data)
+    })();
+    Incoming { reference, event }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> Option<ErrorCode> {
+        parse(text).event.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn classifies_bad_frames() {
+        assert_eq!(code("not json"), Some(ErrorCode::BadFrame));
+        assert_eq!(code("[1,2]"), Some(ErrorCode::BadFrame));
+        assert_eq!(code(r#"{"data":{}}"#), Some(ErrorCode::BadFrame));
+        assert_eq!(
+            code(r#"{"event":"x","extra":1}"#),
+            Some(ErrorCode::BadFrame)
+        );
+        assert_eq!(code(r#"{"event":"nope"}"#), Some(ErrorCode::UnknownEvent));
+        let deep = "[".repeat(10_000);
+        assert_eq!(code(&deep), Some(ErrorCode::BadFrame));
+    }
+
+    #[test]
+    fn keeps_ref_for_the_reply() {
+        let incoming = parse(r#"{"event":"nope","ref":"abc"}"#);
+        assert_eq!(incoming.reference.as_deref(), Some("abc"));
+        let long = format!(r#"{{"event":"get_stats","ref":"{}"}}"#, "x".repeat(65));
+        assert_eq!(code(&long), Some(ErrorCode::BadFrame));
+    }
+
+    #[test]
+    fn get_stats_without_data() {
+        assert!(parse(r#"{"event":"get_stats"}"#).event.is_ok());
+        assert!(parse(r#"{"event":"get_stats","data":{}}"#).event.is_ok());
+        assert_eq!(
+            code(r#"{"event":"get_stats","data":5}"#),
+            Some(ErrorCode::InvalidPayload)
+        );
+    }
+}

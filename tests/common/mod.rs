@@ -1,0 +1,367 @@
+//! The test harness: the real `ticketd` binary on port 0 with a temp data
+//! directory and its generated certificate, and real HTTPS and WSS clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub dir: Arc<tempfile::TempDir>,
+    child: Option<Child>,
+    /// Every line the server logged, across restarts.
+    pub log: Arc<Mutex<Vec<String>>>,
+    extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl TestApp {
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn certs_dir(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir().join("tickets_storage.json")
+    }
+
+    pub fn cert_pem(&self) -> Vec<u8> {
+        std::fs::read(self.certs_dir().join("localhost-cert.pem")).expect("generated cert")
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// An HTTPS client that trusts the generated certificate.
+    pub fn http(&self) -> reqwest::Client {
+        let cert = reqwest::Certificate::from_pem(&self.cert_pem()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .timeout(WAIT)
+            .build()
+            .unwrap()
+    }
+
+    /// A WSS client connected to `/ws`.
+    pub async fn connect_ws(&self) -> WsClient {
+        WsClient::connect(self, "/ws").await
+    }
+
+    /// A WSS client that has already read its `initial_tickets`.
+    pub async fn connect_ready(&self) -> (WsClient, Vec<Value>) {
+        let mut ws = self.connect_ws().await;
+        let initial = ws.expect("initial_tickets").await;
+        (ws, initial.as_array().unwrap().clone())
+    }
+
+    /// Submits over HTTP and returns the ticket.
+    pub async fn submit_http(&self, description: &str) -> Value {
+        let resp = self
+            .http()
+            .post(format!("{}/api/tickets", self.base_url()))
+            .json(&json!({"description": description, "system": "Email", "requester": "Tester"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        resp.json().await.unwrap()
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        signal(child.id(), "TERM");
+        wait_timeout(&mut child, WAIT).expect("server exits after SIGTERM")
+    }
+
+    /// SIGKILLs the server.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same directories (a new port).
+    pub async fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let (child, addr) = start(
+            self.dir.path(),
+            &self.extra_args,
+            &self.envs,
+            self.log.clone(),
+        )
+        .expect("server restarts");
+        self.child = Some(child);
+        self.addr = addr;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Options for [`spawn_with`].
+#[derive(Default, Clone)]
+pub struct Options {
+    pub args: Vec<String>,
+    pub envs: Vec<(String, String)>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (child, addr) =
+        start(dir.path(), &options.args, &options.envs, log.clone()).expect("server starts");
+    TestApp {
+        addr,
+        dir,
+        child: Some(child),
+        log,
+        extra_args: options.args,
+        envs: options.envs,
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_ticketd")
+}
+
+/// Runs `ticketd serve` on `root/data` and `root/certs`, port 0. Returns the
+/// child and its address, or the exit status and log if it would not start.
+pub fn start(
+    root: &Path,
+    args: &[String],
+    envs: &[(String, String)],
+    log: Arc<Mutex<Vec<String>>>,
+) -> Result<(Child, SocketAddr), String> {
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .arg("--certs-dir")
+        .arg(root.join("certs"))
+        .args(args)
+        .env("TICKETD_LOG", "info")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            log.lock().unwrap().push(line.clone());
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if let Some(rest) = line.split("listening on https://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap().trim_matches('"');
+                    return Ok((child, addr.parse().unwrap()));
+                }
+                seen.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    // Drain what is left of the log.
+                    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                        seen.push(line);
+                    }
+                    return Err(format!("exited with {status}:\n{}", seen.join("\n")));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map_err(|e| e.to_string())?;
+                return Err(format!("exited with {status}:\n{}", seen.join("\n")));
+            }
+        }
+    }
+    let _ = child.kill();
+    Err(format!("did not start in time:\n{}", seen.join("\n")))
+}
+
+/// Runs `ticketd serve` expecting it to refuse to start; returns its output.
+pub fn start_expecting_failure(root: &Path, args: &[String], envs: &[(String, String)]) -> String {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    match start(root, args, envs, log) {
+        Ok((mut child, addr)) => {
+            let _ = child.kill();
+            panic!("server started on {addr} but should have refused");
+        }
+        Err(output) => output,
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// A rustls client configuration that trusts `cert_pem`.
+pub fn tls_client(cert_pem: &[u8]) -> Arc<rustls::ClientConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &cert_pem[..]) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WSS test client speaking the event protocol.
+pub struct WsClient {
+    pub stream: WsStream,
+}
+
+impl WsClient {
+    pub async fn connect(app: &TestApp, path: &str) -> WsClient {
+        let url = format!("wss://{}{}", app.addr, path);
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            None,
+            true,
+            Some(Connector::Rustls(tls_client(&app.cert_pem()))),
+        )
+        .await
+        .expect("websocket connects");
+        WsClient { stream }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send(&mut self, event: &str, data: Value) {
+        self.send_json(json!({"event": event, "data": data})).await;
+    }
+
+    /// Submits a ticket and waits for `ticket_submitted`; returns its id.
+    pub async fn submit(&mut self, description: &str) -> String {
+        self.send(
+            "submit_ticket",
+            json!({"description": description, "system": "Email", "requester": "Tester"}),
+        )
+        .await;
+        let data = self.expect("ticket_submitted").await;
+        data["request_id"].as_str().unwrap().to_string()
+    }
+
+    /// The next protocol frame (skipping pings), as `{"event","data",...}`.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a frame within the wait")?;
+            match message {
+                Ok(Message::Text(text)) => return Some(serde_json::from_str(&text).unwrap()),
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(other) => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for `event` (skipping others, e.g. `stats_update`); returns its data.
+    pub async fn expect(&mut self, event: &str) -> Value {
+        loop {
+            let frame = self
+                .next_frame()
+                .await
+                .unwrap_or_else(|| panic!("connection closed while waiting for {event}"));
+            if frame["event"] == event {
+                return frame["data"].clone();
+            }
+        }
+    }
+
+    /// Waits for the next `error` and returns its code.
+    pub async fn expect_error(&mut self) -> Value {
+        self.expect("error").await
+    }
+
+    /// Waits for the connection to close; returns the close code.
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("close within the wait");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
