@@ -162,6 +162,8 @@ pub struct Published {
     /// frames that are not about a change (stats), which every subscriber
     /// gets.
     pub version: u64,
+    /// The event's name (for metrics; a fixed set).
+    pub event: &'static str,
     pub frame: Frame,
 }
 
@@ -191,8 +193,15 @@ impl Bus {
     }
 
     /// Sends to every current subscriber; returns how many there were.
-    pub fn publish(&self, version: u64, frame: Frame) -> usize {
-        self.tx.send(Published { version, frame }).unwrap_or(0)
+    pub fn publish(&self, version: u64, event: &Event<'_>) -> usize {
+        let frame = event.encode(None);
+        self.tx
+            .send(Published {
+                version,
+                event: event.name(),
+                frame,
+            })
+            .unwrap_or(0)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
@@ -231,10 +240,7 @@ mod tests {
         let bus = Bus::new(2);
         let mut rx = bus.subscribe();
         for n in 0..5 {
-            bus.publish(
-                n as u64 + 1,
-                Event::AllTicketsCleared { count: n }.encode(None),
-            );
+            bus.publish(n as u64 + 1, &Event::AllTicketsCleared { count: n });
         }
         assert!(matches!(
             rx.try_recv(),

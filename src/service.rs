@@ -117,7 +117,7 @@ impl Service {
             let dirty = stats_dirty.clone();
             Box::new(move |batch: &Committed<'_>| {
                 for outcome in batch.outcomes {
-                    bus.publish(batch.version, outcome_event(outcome));
+                    bus.publish(batch.version, &outcome_event(outcome));
                 }
                 dirty.notify_one();
                 if let Some(observer) = &observer {
@@ -252,17 +252,16 @@ impl Service {
 }
 
 /// The broadcast event for a committed outcome.
-fn outcome_event(outcome: &Outcome) -> Frame {
+fn outcome_event(outcome: &Outcome) -> Event<'_> {
     match outcome {
-        Outcome::Created(t) => Event::NewTicket(t).encode(None),
-        Outcome::Resolved(t) => Event::TicketResolved(t).encode(None),
-        Outcome::Updated(t) => Event::TicketUpdated(t).encode(None),
+        Outcome::Created(t) => Event::NewTicket(t),
+        Outcome::Resolved(t) => Event::TicketResolved(t),
+        Outcome::Updated(t) => Event::TicketUpdated(t),
         Outcome::Deleted(t) => Event::TicketDeleted {
             ticket_id: t.request_id,
             deleted_ticket: t,
-        }
-        .encode(None),
-        Outcome::Cleared { count } => Event::AllTicketsCleared { count: *count }.encode(None),
+        },
+        Outcome::Cleared { count } => Event::AllTicketsCleared { count: *count },
     }
 }
 
@@ -280,9 +279,7 @@ async fn stats_task(service: std::sync::Weak<Service>, interval: Duration) {
             return;
         };
         let stats = service.stats();
-        service
-            .bus
-            .publish(0, Event::StatsUpdate(&stats).encode(None));
+        service.bus.publish(0, &Event::StatsUpdate(&stats));
         drop(service);
         tokio::time::sleep(interval).await;
     }
