@@ -326,3 +326,134 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tickets::NewTicket;
+    use crate::triage::Analyzer;
+
+    fn ticket(text: &str) -> Ticket {
+        let new = NewTicket::parse(text.into(), "sys".into(), "req".into()).unwrap();
+        Ticket::create(new, Analyzer::builtin().analyze(text, "sys"), Utc::now())
+    }
+
+    fn open(dir: &Path) -> Store {
+        let mut config = StoreConfig::new(dir);
+        config.compact_after_bytes = u64::MAX;
+        Store::open(config, Box::new(|_| {}))
+            .map_err(|e| e.to_string())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn replays_the_journal_and_drops_a_torn_final_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let a = ticket("a");
+        let b = ticket("b");
+        store
+            .execute(Command::Create(Box::new(a.clone())))
+            .await
+            .unwrap();
+        store
+            .execute(Command::Create(Box::new(b.clone())))
+            .await
+            .unwrap();
+        store
+            .execute(Command::Delete { id: a.request_id })
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        // A crash mid-append leaves half a line at the end.
+        let (_, journal) = files::list_journals(dir.path()).unwrap().pop().unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"{\"op\":\"put\",\"ticket\":{\"request_").unwrap();
+        let store = open(dir.path());
+        let ids: Vec<_> = store.all().iter().map(|t| t.request_id).collect();
+        assert_eq!(ids, vec![b.request_id]);
+    }
+
+    #[tokio::test]
+    async fn a_bad_line_before_the_end_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store
+            .execute(Command::Create(Box::new(ticket("a"))))
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        let (_, journal) = files::list_journals(dir.path()).unwrap().pop().unwrap();
+        let good = std::fs::read(&journal).unwrap();
+        let mut bad = b"garbage\n".to_vec();
+        bad.extend_from_slice(&good);
+        std::fs::write(&journal, &bad).unwrap();
+        let err = Store::open(StoreConfig::new(dir.path()), Box::new(|_| {}))
+            .err()
+            .expect("refuses to open");
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&journal).unwrap(), bad, "left untouched");
+    }
+
+    #[tokio::test]
+    async fn compaction_folds_journals_into_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.compact_after_bytes = 1;
+        let store = Store::open(config, Box::new(|_| {})).unwrap();
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            let t = ticket(&format!("t{n}"));
+            ids.push(t.request_id);
+            store.execute(Command::Create(Box::new(t))).await.unwrap();
+        }
+        store
+            .execute(Command::Resolve {
+                id: ids[0],
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        // The snapshot holds what was compacted; the journals it covers are
+        // gone, and what came after is still journaled.
+        let snapshot = files::load_snapshot(dir.path()).unwrap();
+        assert!(!snapshot.is_empty());
+        let journals = files::list_journals(dir.path()).unwrap();
+        assert!(journals.len() <= 2, "{journals:?}");
+        let store = open(dir.path());
+        assert_eq!(store.len(), 5);
+        assert_eq!(store.stats().resolved, 1);
+    }
+
+    #[tokio::test]
+    async fn commands_on_missing_tickets_are_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let id = uuid::Uuid::new_v4();
+        let err = store.execute(Command::Delete { id }).await.unwrap_err();
+        assert_eq!(err, StoreError::Command(CommandError::NotFound(id)));
+        // A create and a resolve in one batch see each other.
+        let t = ticket("x");
+        let tid = t.request_id;
+        let (a, b) = tokio::join!(
+            store.execute(Command::Create(Box::new(t))),
+            store.execute(Command::Resolve {
+                id: tid,
+                at: Utc::now()
+            })
+        );
+        assert!(a.is_ok());
+        assert!(b.is_ok(), "{b:?}");
+        assert_eq!(store.get(&tid).unwrap().status, Status::Resolved);
+        let cleared = store.execute(Command::Clear).await.unwrap();
+        assert!(matches!(cleared, Outcome::Cleared { count: 1 }));
+        assert!(store.is_empty());
+    }
+}

@@ -237,6 +237,9 @@ pub(super) fn spawn(
             if let Some(handle) = writer.compaction.take() {
                 let _ = handle.join();
             }
+            // Release the files and the directory lock before telling
+            // anyone the store is closed.
+            drop(writer);
             done.store(true, Ordering::Release);
             closed.notify_one();
         })

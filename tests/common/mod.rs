@@ -318,6 +318,28 @@ impl WsClient {
         data["request_id"].as_str().unwrap().to_string()
     }
 
+    /// Sends, reporting failure instead of panicking (the server may be gone).
+    pub async fn try_send_json(&mut self, value: Value) -> Result<(), ()> {
+        self.stream
+            .send(Message::Text(value.to_string().into()))
+            .await
+            .map_err(|_| ())
+    }
+
+    /// The next protocol frame, or `None` once the connection is gone.
+    pub async fn try_next_frame(&mut self) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// The next protocol frame (skipping pings), as `{"event","data",...}`.
     pub async fn next_frame(&mut self) -> Option<Value> {
         loop {
