@@ -57,3 +57,22 @@ pub fn triage_eval(args: TriageEvalArgs) -> anyhow::Result<ExitCode> {
     let _ = load_analyzer(args.triage_config.as_deref())?;
     anyhow::bail!("triage-eval is not available yet")
 }
+
+/// Reads a password (without echo on a terminal) and prints its argon2id
+/// hash. The password is never printed or stored.
+pub fn hash_password() -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    println!("{}", crate::auth::password::hash_password(&password));
+    Ok(ExitCode::SUCCESS)
+}

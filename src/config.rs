@@ -32,6 +32,10 @@ pub enum Command {
     Triage(TriageArgs),
     /// Score the analyzer against labelled JSON Lines.
     TriageEval(TriageEvalArgs),
+    /// Read a password from standard input (no echo on a terminal) and
+    /// print its argon2id hash (OWASP parameters) for TICKETD_ADMIN_PASSWORD_HASH
+    /// or an admins file.
+    HashPassword,
 }
 
 impl Cli {
@@ -105,6 +109,57 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub ws: WsArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Admin credentials and sessions.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// The admin's user name, with TICKETD_ADMIN_PASSWORD_HASH.
+    #[arg(long, env = "TICKETD_ADMIN_USER", default_value = "admin")]
+    pub admin_user: String,
+
+    /// The admin's argon2id hash (PHC string; see `ticketd hash-password`).
+    #[arg(long, env = "TICKETD_ADMIN_PASSWORD_HASH", hide_env_values = true)]
+    pub admin_password_hash: Option<String>,
+
+    /// A file of `name:PHC` lines (`#` comments) for several admins.
+    #[arg(long, env = "TICKETD_ADMINS_FILE")]
+    pub admins_file: Option<PathBuf>,
+
+    /// A file holding the JWT signing key (at least 32 bytes). Without it
+    /// (or `jwt_secret` in $CREDENTIALS_DIRECTORY) a random per-process key
+    /// is used and sessions end at restart.
+    #[arg(long, env = "TICKETD_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Admin session lifetime, e.g. `15m`, `900s`, `1h`.
+    #[arg(long, env = "TICKETD_SESSION_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+}
+
+/// Parses `90`, `90s`, `15m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// WebSocket session settings.

@@ -16,16 +16,21 @@
 //! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
 //! - [`events`]: outgoing events, encoded once, and the broadcast bus.
 //! - [`service`]: the one application API every transport calls.
+//! - [`auth`]: argon2id credentials and JWT admin sessions.
+//! - [`audit`]: the audit trail of admin actions and logins (JSON Lines, synced).
 //! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`), transport-neutral.
 //! - [`state`]: what handlers share (`AppState`).
 //! - [`http`]: axum routes: the JSON API, health, the embedded browser app.
 //! - [`ws`]: the `/ws` transport: frames, the per-client session loop.
 //! - [`server`]: TLS, listener, signals, graceful shutdown, wiring.
+//! - [`cli`]: the offline subcommands (`triage`, `triage-eval`, `hash-password`).
 //! - [`telemetry`]: logging set-up.
 //!
-//! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`)
-//! never imports a transport crate.
+//! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`,
+//! `auth`, `audit`) never imports a transport crate.
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod events;

@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(*args).await,
         Command::Triage(args) => ticketd::cli::triage(args),
         Command::TriageEval(args) => ticketd::cli::triage_eval(args),
+        Command::HashPassword => ticketd::cli::hash_password(),
     };
     match result {
         Ok(code) => code,

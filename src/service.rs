@@ -6,14 +6,18 @@
 //! bus. It knows no transport: `/ws`, HTTP and any future adapter call the
 //! same methods and receive the same broadcasts.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Notify, broadcast};
 
+use crate::audit::{AuditEntry, AuditLog};
 use crate::events::{Bus, Event, Frame, Published};
-use crate::store::{CommitHook, Committed, OpenError, Stats, Store, StoreConfig, StoreError};
+use crate::store::{
+    Applied, CommitHook, Committed, OpenError, Stats, Store, StoreConfig, StoreError,
+};
 use crate::tickets::{Command, CommandError, FieldError, NewTicket, Outcome, Ticket, TicketId};
 use crate::triage::{Analyzer, Priority};
 
@@ -54,6 +58,8 @@ pub enum ServiceError {
     NotFound(TicketId),
     #[error("storage is unavailable; the change was not made")]
     Unavailable,
+    #[error("the audit log could not be written; the change was applied but is not acknowledged")]
+    AuditFailed,
 }
 
 impl ServiceError {
@@ -61,7 +67,7 @@ impl ServiceError {
         match self {
             ServiceError::Invalid(_) => ErrorCode::InvalidPayload,
             ServiceError::NotFound(_) => ErrorCode::NotFound,
-            ServiceError::Unavailable => ErrorCode::StorageUnavailable,
+            ServiceError::Unavailable | ServiceError::AuditFailed => ErrorCode::StorageUnavailable,
         }
     }
 }
@@ -90,9 +96,54 @@ pub trait CommitObserver: Send + Sync + 'static {
     fn committed(&self, batch_size: usize, duration: Duration);
 }
 
+/// An admin's change to the tickets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    Resolve(TicketId),
+    Reopen(TicketId),
+    SetPriority(TicketId, Priority),
+    Delete(TicketId),
+    ClearAll,
+}
+
+impl AdminAction {
+    /// The command's name, as the protocol and the audit log spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminAction::Resolve(_) => "resolve",
+            AdminAction::Reopen(_) => "reopen",
+            AdminAction::SetPriority(..) => "update_priority",
+            AdminAction::Delete(_) => "delete",
+            AdminAction::ClearAll => "clear_all",
+        }
+    }
+
+    fn ticket_id(&self) -> Option<TicketId> {
+        match self {
+            AdminAction::Resolve(id)
+            | AdminAction::Reopen(id)
+            | AdminAction::SetPriority(id, _)
+            | AdminAction::Delete(id) => Some(*id),
+            AdminAction::ClearAll => None,
+        }
+    }
+}
+
+/// A done admin action: what to tell the admin.
+#[derive(Debug, Clone)]
+pub struct AdminDone {
+    pub action: &'static str,
+    pub message: String,
+    /// The ticket after the change (for delete: as it was).
+    pub ticket: Option<Arc<Ticket>>,
+    /// For clear_all: how many tickets were removed.
+    pub count: Option<usize>,
+}
+
 /// The application.
 pub struct Service {
     store: Store,
+    audit: Arc<AuditLog>,
     analyzer: Arc<Analyzer>,
     bus: Bus,
     /// Woken after each commit; the stats task coalesces the wake-ups.
@@ -108,6 +159,7 @@ impl Service {
     pub fn start(
         config: ServiceConfig,
         analyzer: Arc<Analyzer>,
+        audit: Arc<AuditLog>,
         observer: Option<Arc<dyn CommitObserver>>,
     ) -> Result<Arc<Service>, OpenError> {
         let bus = Bus::new(config.client_queue);
@@ -128,6 +180,7 @@ impl Service {
         let store = Store::open(config.store, hook)?;
         let service = Arc::new(Service {
             store,
+            audit,
             analyzer,
             bus,
             stats_dirty,
@@ -149,59 +202,87 @@ impl Service {
             .store
             .execute(Command::Create(Box::new(ticket)))
             .await?
+            .outcome
         {
             Outcome::Created(t) => Ok(t),
             _ => unreachable!("create yields created"),
         }
     }
 
-    pub async fn resolve(&self, id: TicketId) -> Result<Arc<Ticket>, ServiceError> {
-        self.ticket_command(Command::Resolve { id, at: Utc::now() })
-            .await
-    }
-
-    pub async fn reopen(&self, id: TicketId) -> Result<Arc<Ticket>, ServiceError> {
-        self.ticket_command(Command::Reopen { id, at: Utc::now() })
-            .await
-    }
-
-    /// Pins a priority: the ticket records who set it and when.
-    pub async fn set_priority(
+    /// Runs an admin action durably, then appends it (with the ticket
+    /// before and after) to the audit log and syncs that before returning.
+    pub async fn admin(
         &self,
-        id: TicketId,
-        priority: Priority,
         admin: &str,
-    ) -> Result<Arc<Ticket>, ServiceError> {
-        self.ticket_command(Command::SetPriority {
-            id,
-            priority,
-            by: admin.to_string(),
-            at: Utc::now(),
-        })
-        .await
-    }
-
-    /// Deletes a ticket; returns it as it was.
-    pub async fn delete(&self, id: TicketId) -> Result<Arc<Ticket>, ServiceError> {
-        self.ticket_command(Command::Delete { id }).await
-    }
-
-    /// Removes every ticket; returns how many there were.
-    pub async fn clear(&self) -> Result<usize, ServiceError> {
-        match self.store.execute(Command::Clear).await? {
-            Outcome::Cleared { count } => Ok(count),
-            _ => unreachable!("clear yields cleared"),
+        action: AdminAction,
+        client: Option<IpAddr>,
+    ) -> Result<AdminDone, ServiceError> {
+        let now = Utc::now();
+        let name = action.name();
+        let ticket_id = action.ticket_id();
+        let command = match action {
+            AdminAction::Resolve(id) => Command::Resolve { id, at: now },
+            AdminAction::Reopen(id) => Command::Reopen { id, at: now },
+            AdminAction::SetPriority(id, priority) => Command::SetPriority {
+                id,
+                priority,
+                by: admin.to_string(),
+                at: now,
+            },
+            AdminAction::Delete(id) => Command::Delete { id },
+            AdminAction::ClearAll => Command::Clear,
+        };
+        let result = self.store.execute(command).await;
+        let (before, after, done) = match &result {
+            Ok(Applied { outcome, before }) => {
+                let (after, count) = match outcome {
+                    Outcome::Deleted(_) => (None, None),
+                    Outcome::Cleared { count } => (None, Some(*count)),
+                    Outcome::Created(t) | Outcome::Resolved(t) | Outcome::Updated(t) => {
+                        (Some(t.clone()), None)
+                    }
+                };
+                let message = match (ticket_id, count) {
+                    (_, Some(count)) => format!("cleared {count} tickets"),
+                    (Some(id), _) => format!("ticket {id}: {name} done"),
+                    (None, None) => format!("{name} done"),
+                };
+                let done = AdminDone {
+                    action: name,
+                    message,
+                    ticket: after.clone().or_else(|| before.clone()),
+                    count,
+                };
+                (before.clone(), after, Some(done))
+            }
+            Err(_) => (None, None, None),
+        };
+        let entry = AuditEntry {
+            time: now,
+            admin: admin.to_string(),
+            action: name.to_string(),
+            outcome: if done.is_some() { "success" } else { "failure" },
+            ticket_id: ticket_id.map(|id| id.to_string()),
+            client: client.map(|c| c.to_string()),
+            before: before.map(|t| serde_json::to_value(&*t).unwrap_or_default()),
+            after: after.map(|t| serde_json::to_value(&*t).unwrap_or_default()),
+        };
+        if let Err(e) = self.audit.record(entry).await {
+            tracing::error!(error = %e, action = name, "cannot write the audit log");
+            if done.is_some() {
+                return Err(ServiceError::AuditFailed);
+            }
         }
+        if done.is_some() {
+            tracing::info!(admin, action = name, ticket.id = ?ticket_id, "admin action");
+        }
+        result?;
+        Ok(done.expect("success has a result"))
     }
 
-    async fn ticket_command(&self, command: Command) -> Result<Arc<Ticket>, ServiceError> {
-        match self.store.execute(command).await? {
-            Outcome::Created(t)
-            | Outcome::Resolved(t)
-            | Outcome::Updated(t)
-            | Outcome::Deleted(t) => Ok(t),
-            Outcome::Cleared { .. } => unreachable!("ticket commands yield a ticket"),
-        }
+    /// The newest audit entries, newest first.
+    pub async fn audit_recent(&self, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
+        self.audit.recent(limit).await
     }
 
     /// Every ticket, oldest first.

@@ -3,7 +3,9 @@
 //! Handlers are thin: extract, call the service once, map the result. The
 //! error shape lives in `error.rs`; the static files in `assets.rs`.
 
+mod admin;
 mod assets;
+pub mod auth;
 pub mod error;
 mod tickets;
 
@@ -19,6 +21,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(tickets::routes())
+        .merge(admin::routes())
+        .merge(auth::routes())
         .merge(assets::routes())
 }
 

@@ -16,12 +16,13 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use crate::auth::Auth;
 use crate::events::{Event, Frame};
 use crate::service::{ErrorCode, Service, ServiceError};
 use crate::store::Stats;
 use crate::tickets::TicketId;
 
-pub use admin_command::AdminCommand;
+pub use admin_command::{AdminCommand, parse_action};
 
 /// A parsed client event.
 #[derive(Debug)]
@@ -127,12 +128,15 @@ impl ClientEvent {
 /// Runs one client event.
 pub async fn dispatch(
     service: &Service,
+    auth: &Auth,
     caller: &Caller,
     event: ClientEvent,
 ) -> Result<Reply, ProtocolError> {
     match event {
         ClientEvent::SubmitTicket(data) => submit_ticket::run(service, data).await,
         ClientEvent::GetStats => Ok(get_stats::run(service)),
-        ClientEvent::AdminCommand(command) => admin_command::run(service, caller, command).await,
+        ClientEvent::AdminCommand(command) => {
+            admin_command::run(service, auth, caller, command).await
+        }
     }
 }

@@ -15,6 +15,8 @@ use axum_server::accept::{TcpConfigAcceptor, TcpSocketConfig};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::AuditLog;
+use crate::auth::{AdminSetup, Auth, AuthConfig};
 use crate::config::ServeArgs;
 use crate::service::{Service, ServiceConfig};
 use crate::state::AppState;
@@ -60,6 +62,12 @@ pub async fn run(
     let rustls = RustlsConfig::from_config(loaded.config);
 
     let analyzer = Arc::new(load_analyzer(args.triage_config.as_deref())?);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let audit =
+        Arc::new(AuditLog::open(&args.data_dir).with_context(|| {
+            format!("cannot open the audit log in {}", args.data_dir.display())
+        })?);
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
     let service = Service::start(
@@ -69,8 +77,10 @@ pub async fn run(
             stats_interval: Duration::from_millis(args.ws.stats_interval_ms),
         },
         analyzer,
+        audit.clone(),
         None,
     )?;
+    let auth = Arc::new(load_auth(&args, addr, audit)?);
     tracing::info!(
         data_dir = %args.data_dir.display(),
         tickets = service.store().len(),
@@ -80,6 +90,7 @@ pub async fn run(
     let stop = CancellationToken::new();
     let state = AppState {
         service: service.clone(),
+        auth,
         ws: Arc::new(args.ws.clone()),
         shutdown: stop.clone(),
     };
@@ -111,6 +122,42 @@ pub async fn run(
     service.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads admin credentials and the session key, and says in the log how
+/// admin access is set up (never a password or a key).
+fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow::Result<Auth> {
+    let config = AuthConfig {
+        admin_user: args.auth.admin_user.clone(),
+        admin_password_hash: args.auth.admin_password_hash.clone(),
+        admins_file: args.auth.admins_file.clone(),
+        credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(Into::into),
+        jwt_secret_file: args.auth.jwt_secret_file.clone(),
+        session_ttl: args.auth.session_ttl,
+        data_dir: args.data_dir.clone(),
+        loopback: addr.ip().is_loopback(),
+    };
+    let auth = Auth::load(&config, audit)?;
+    match auth.setup() {
+        AdminSetup::Configured(n) => tracing::info!(admins = n, "admin access configured"),
+        AdminSetup::Generated {
+            user,
+            password_file,
+        } => tracing::warn!(
+            admin = %user,
+            password_file = %password_file.display(),
+            "no admin configured: generated an initial admin; its password is in the file named here (set TICKETD_ADMIN_PASSWORD_HASH or --admins-file to replace it)"
+        ),
+        AdminSetup::Disabled => tracing::warn!(
+            "no admin configured and the listener is not loopback: admin access is disabled; set TICKETD_ADMIN_PASSWORD_HASH (see `ticketd hash-password`) or --admins-file"
+        ),
+    }
+    if auth.ephemeral_key() {
+        tracing::warn!(
+            "no JWT key configured (TICKETD_JWT_SECRET_FILE): using a random per-process key; admin sessions end at restart"
+        );
+    }
+    Ok(auth)
 }
 
 /// Resolves on SIGTERM or SIGINT.

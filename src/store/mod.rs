@@ -82,6 +82,13 @@ pub enum StoreError {
     Unavailable,
 }
 
+/// A committed command: what it did, and the ticket it read (before).
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub before: Option<Arc<Ticket>>,
+}
+
 /// What one group commit did, for the commit hook.
 pub struct Committed<'a> {
     pub outcomes: &'a [Outcome],
@@ -162,7 +169,7 @@ struct Shared {
 enum Request {
     Apply {
         command: Command,
-        reply: oneshot::Sender<Result<Outcome, StoreError>>,
+        reply: oneshot::Sender<Result<Applied, StoreError>>,
     },
     /// Stop once every request before this one is committed.
     Shutdown,
@@ -221,7 +228,7 @@ impl Store {
     }
 
     /// Applies a command durably; resolves once it is on disk and announced.
-    pub async fn execute(&self, command: Command) -> Result<Outcome, StoreError> {
+    pub async fn execute(&self, command: Command) -> Result<Applied, StoreError> {
         if !self.is_writable() {
             return Err(StoreError::Unavailable);
         }
@@ -453,7 +460,7 @@ mod tests {
         assert!(b.is_ok(), "{b:?}");
         assert_eq!(store.get(&tid).unwrap().status, Status::Resolved);
         let cleared = store.execute(Command::Clear).await.unwrap();
-        assert!(matches!(cleared, Outcome::Cleared { count: 1 }));
+        assert!(matches!(cleared.outcome, Outcome::Cleared { count: 1 }));
         assert!(store.is_empty());
     }
 }

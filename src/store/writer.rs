@@ -11,7 +11,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::files::{self, Record};
-use super::{CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError};
+use super::{
+    Applied, CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError,
+};
 use crate::tickets::{Change, Outcome, Ticket, TicketId};
 
 /// What recovery found.
@@ -182,7 +184,7 @@ impl Writer {
     }
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<Outcome, StoreError>>;
+type Reply = tokio::sync::oneshot::Sender<Result<Applied, StoreError>>;
 
 pub(super) fn spawn(
     mut writer: Writer,
@@ -263,7 +265,8 @@ fn commit(
     //    earlier changes (an overlay), without touching shared state.
     let mut overlay: HashMap<TicketId, Option<Arc<Ticket>>> = HashMap::new();
     let mut cleared = false;
-    let mut applied: Vec<(Change, Outcome, Reply)> = Vec::with_capacity(batch.len());
+    let mut applied: Vec<(Change, Outcome, Option<Arc<Ticket>>, Reply)> =
+        Vec::with_capacity(batch.len());
     {
         let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
         let mut count = state.len();
@@ -293,7 +296,7 @@ fn commit(
                             overlay.clear();
                         }
                     }
-                    applied.push((change, outcome, reply));
+                    applied.push((change, outcome, current, reply));
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e.into()));
@@ -306,7 +309,7 @@ fn commit(
     }
     // 2. Append the batch and make it durable.
     let mut bytes = Vec::with_capacity(applied.len() * 1200);
-    for (change, _, _) in &applied {
+    for (change, ..) in &applied {
         let record = match change {
             Change::Put(t) => Record::Put { ticket: &**t },
             Change::Delete(id) => Record::Delete { request_id: *id },
@@ -330,7 +333,7 @@ fn commit(
             journal = %files::journal_path(&writer.dir(), writer.generation).display(),
             "journal write failed; the store is now read-only and refuses changes"
         );
-        for (_, _, reply) in applied {
+        for (.., reply) in applied {
             let _ = reply.send(Err(StoreError::Unavailable));
         }
         return;
@@ -342,7 +345,7 @@ fn commit(
     // 3. Publish: the view, then the announcement, then the replies.
     {
         let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
-        for (change, _, _) in &applied {
+        for (change, ..) in &applied {
             match change {
                 Change::Put(t) => state.put(t.clone()),
                 Change::Delete(id) => state.delete(id),
@@ -353,15 +356,19 @@ fn commit(
         // pair is always consistent.
         shared.version.fetch_add(1, Ordering::AcqRel);
     }
-    let (outcomes, replies): (Vec<Outcome>, Vec<Reply>) =
-        applied.into_iter().map(|(_, o, r)| (o, r)).unzip();
+    let mut outcomes = Vec::with_capacity(applied.len());
+    let mut replies = Vec::with_capacity(applied.len());
+    for (_, outcome, before, reply) in applied {
+        outcomes.push(outcome);
+        replies.push((before, reply));
+    }
     hook(&Committed {
         outcomes: &outcomes,
         version: shared.version.load(Ordering::Acquire),
         duration,
     });
-    for (outcome, reply) in outcomes.into_iter().zip(replies) {
-        let _ = reply.send(Ok(outcome));
+    for (outcome, (before, reply)) in outcomes.into_iter().zip(replies) {
+        let _ = reply.send(Ok(Applied { outcome, before }));
     }
     if writer.journal_bytes >= writer.config.compact_after_bytes {
         writer.compact(shared);

@@ -158,7 +158,7 @@ async fn handle_text(state: &AppState, caller: &Caller, text: &str) -> Frame {
     let incoming = envelope::parse(text);
     let reference = incoming.reference.as_deref();
     let result = match incoming.event {
-        Ok(event) => protocol::dispatch(&state.service, caller, event).await,
+        Ok(event) => protocol::dispatch(&state.service, &state.auth, caller, event).await,
         Err(e) => Err(e),
     };
     match result {

@@ -1,0 +1,142 @@
+//! Admin routes over HTTPS: the same service calls (and broadcasts) as the
+//! WebSocket `admin_command`.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use super::auth::AdminSession;
+use super::tickets::{json_body, parse_id};
+use crate::service::{AdminAction, ErrorCode};
+use crate::state::AppState;
+use crate::tickets::take_strings;
+use crate::triage::Priority;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/tickets", delete(clear))
+        .route("/api/tickets/{id}", delete(remove))
+        .route("/api/tickets/{id}/resolve", post(resolve))
+        .route("/api/tickets/{id}/reopen", post(reopen))
+        .route("/api/tickets/{id}/priority", put(priority))
+        .route("/api/audit", get(audit))
+}
+
+type Done = Result<Json<serde_json::Value>, ApiError>;
+
+async fn run(
+    state: &AppState,
+    admin: &AdminSession,
+    action: AdminAction,
+    peer: SocketAddr,
+) -> Done {
+    let done = state
+        .service
+        .admin(&admin.0.name, action, Some(peer.ip()))
+        .await?;
+    Ok(Json(json!({
+        "message": done.message,
+        "action": done.action,
+        "ticket": done.ticket,
+        "count": done.count,
+    })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    admin: AdminSession,
+    Path(id): Path<String>,
+) -> Done {
+    run(&state, &admin, AdminAction::Delete(parse_id(&id)?), peer).await
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    admin: AdminSession,
+    Path(id): Path<String>,
+) -> Done {
+    run(&state, &admin, AdminAction::Resolve(parse_id(&id)?), peer).await
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    admin: AdminSession,
+    Path(id): Path<String>,
+) -> Done {
+    run(&state, &admin, AdminAction::Reopen(parse_id(&id)?), peer).await
+}
+
+async fn priority(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Done {
+    let id = parse_id(&id)?;
+    let [raw] = take_strings(json_body(&body)?, ["priority"], &[])
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let priority = Priority::parse(&raw.unwrap_or_default())
+        .ok_or_else(|| ApiError::invalid("priority must be LOW, MEDIUM, HIGH or CRITICAL"))?;
+    run(&state, &admin, AdminAction::SetPriority(id, priority), peer).await
+}
+
+#[derive(Deserialize)]
+struct Confirm {
+    confirm: Option<String>,
+}
+
+async fn clear(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    admin: AdminSession,
+    Query(confirm): Query<Confirm>,
+) -> Done {
+    if confirm.confirm.as_deref() != Some("true") {
+        return Err(ApiError::invalid(
+            "clearing every ticket needs ?confirm=true",
+        ));
+    }
+    run(&state, &admin, AdminAction::ClearAll, peer).await
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<String>,
+}
+
+/// The most audit entries one request returns.
+const MAX_AUDIT: usize = 1000;
+
+async fn audit(
+    State(state): State<AppState>,
+    _admin: AdminSession,
+    Query(limit): Query<Limit>,
+) -> Done {
+    let limit = match limit.limit.as_deref() {
+        None => 100,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_AUDIT).contains(n))
+            .ok_or_else(|| ApiError::invalid(format!("limit must be 1 to {MAX_AUDIT}")))?,
+    };
+    let entries = state.service.audit_recent(limit).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot read the audit log");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "the audit log could not be read",
+        )
+    })?;
+    Ok(Json(json!(entries)))
+}

@@ -1,0 +1,113 @@
+//! `/api/auth/*` and the `AdminSession` extractor (`Authorization: Bearer`).
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::ApiError;
+use super::tickets::json_body;
+use crate::auth::AdminIdentity;
+use crate::service::ErrorCode;
+use crate::state::AppState;
+use crate::tickets::take_strings;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/session", get(session))
+}
+
+/// A verified admin, taken from `Authorization: Bearer <token>`.
+pub struct AdminSession(pub AdminIdentity);
+
+/// 401 with `WWW-Authenticate: Bearer` and the JSON error.
+pub struct Unauthorized(String);
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        let mut response = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, self.0)
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = Unauthorized;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Unauthorized("an admin session is required: Authorization: Bearer <token from /api/auth/login>".into())
+            })?;
+        state
+            .auth
+            .verify(token.trim())
+            .map(AdminSession)
+            .map_err(|e| Unauthorized(e.to_string()))
+    }
+}
+
+fn expires(at: u64) -> String {
+    DateTime::<Utc>::from_timestamp(at as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339()
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Response> {
+    let [username, password] = take_strings(
+        json_body(&body).map_err(IntoResponse::into_response)?,
+        ["username", "password"],
+        &[],
+    )
+    .map_err(|e| ApiError::invalid(e.to_string()).into_response())?;
+    let issued = state
+        .auth
+        .login(
+            &username.unwrap_or_default(),
+            password.unwrap_or_default(),
+            Some(peer.ip()),
+        )
+        .await
+        .map_err(|e| Unauthorized(e.to_string()).into_response())?;
+    Ok(Json(json!({
+        "token": issued.token,
+        "token_type": "Bearer",
+        "expires_at": expires(issued.claims.exp),
+    })))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AdminSession(admin): AdminSession,
+) -> StatusCode {
+    state.auth.logout(&admin, Some(peer.ip())).await;
+    StatusCode::NO_CONTENT
+}
+
+async fn session(AdminSession(admin): AdminSession) -> Json<serde_json::Value> {
+    Json(json!({ "admin": admin.name, "expires_at": expires(admin.expires_at) }))
+}
