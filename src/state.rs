@@ -6,6 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WsArgs;
+use crate::limits::Limits;
+use crate::origin::Origins;
 use crate::service::Service;
 
 #[derive(Clone)]
@@ -13,6 +15,10 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// WebSocket session settings.
     pub ws: Arc<WsArgs>,
+    /// Rate limiters and connection caps, shared by HTTP and WebSocket.
+    pub limits: Arc<Limits>,
+    /// The origins whose pages may open the WebSocket.
+    pub origins: Arc<Origins>,
     /// Cancelled at shutdown: sessions send close 1001 and end.
     pub shutdown: CancellationToken,
 }
