@@ -3,6 +3,7 @@
 //! [`run`] takes an already-bound listener, so tests (and `main`) bind port
 //! 0 and learn the address before serving.
 
+mod first_bytes;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
 use tokio_util::sync::CancellationToken;
 
+use self::first_bytes::FirstBytesAcceptor;
 use crate::config::{LimitArgs, ServeArgs};
 use crate::http::layers::{Hardening, harden};
 use crate::limits::Limits;
@@ -115,9 +117,12 @@ pub async fn run(
         Some(at) => Some(redirect(at, origins, &handle, &args.limits)?),
         None => None,
     };
-    let acceptor = RustlsAcceptor::new(rustls)
-        .handshake_timeout(args.limits.tls_handshake_timeout())
-        .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)));
+    let acceptor = FirstBytesAcceptor::new(
+        RustlsAcceptor::new(rustls)
+            .handshake_timeout(args.limits.tls_handshake_timeout())
+            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+        args.limits.header_read_timeout(),
+    );
     listener.set_nonblocking(true)?;
     let mut server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
@@ -177,7 +182,10 @@ fn redirect(
     let target = origins.public().to_string();
     let app = crate::http::redirect::routes(origins);
     let mut server = axum_server::from_tcp(listener)?
-        .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)))
+        .acceptor(FirstBytesAcceptor::new(
+            TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)),
+            limits.header_read_timeout(),
+        ))
         .handle(handle.clone());
     connection_timeouts(server.http_builder(), limits);
     tracing::info!("redirecting http://{bound} to {target}");
