@@ -175,7 +175,7 @@ async fn two_ipv6_addresses_in_one_64_share_a_bucket() {
     let proxy = app.http_from("127.0.0.4");
     // Alternate between two addresses of 2001:db8:1:2::/64.
     let same_64 = |n: usize| {
-        let address = if n % 2 == 0 {
+        let address = if n.is_multiple_of(2) {
             "2001:db8:1:2::1"
         } else {
             "2001:db8:1:2:ffff:1234:5:6"
