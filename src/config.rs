@@ -139,7 +139,7 @@ pub struct LimitArgs {
     pub http_rate: Rate,
 
     /// HTTP requests a client may send at once.
-    #[arg(long, env = "TICKETD_HTTP_BURST", default_value_t = defaults::HTTP_BURST)]
+    #[arg(long, env = "TICKETD_HTTP_BURST", default_value_t = defaults::HTTP_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub http_burst: u32,
 
     /// Login attempts per client address.
@@ -147,7 +147,7 @@ pub struct LimitArgs {
     pub login_rate: Rate,
 
     /// Login attempts a client may make at once.
-    #[arg(long, env = "TICKETD_LOGIN_BURST", default_value_t = defaults::LOGIN_BURST)]
+    #[arg(long, env = "TICKETD_LOGIN_BURST", default_value_t = defaults::LOGIN_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_burst: u32,
 
     /// WebSocket upgrades per client address.
@@ -155,7 +155,7 @@ pub struct LimitArgs {
     pub ws_upgrade_rate: Rate,
 
     /// WebSocket upgrades a client may make at once.
-    #[arg(long, env = "TICKETD_WS_UPGRADE_BURST", default_value_t = defaults::WS_UPGRADE_BURST)]
+    #[arg(long, env = "TICKETD_WS_UPGRADE_BURST", default_value_t = defaults::WS_UPGRADE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub ws_upgrade_burst: u32,
 
     /// WebSocket messages (all events together) per client address.
@@ -163,7 +163,7 @@ pub struct LimitArgs {
     pub ws_message_rate: Rate,
 
     /// WebSocket messages a client may send at once.
-    #[arg(long, env = "TICKETD_WS_MESSAGE_BURST", default_value_t = defaults::WS_MESSAGE_BURST)]
+    #[arg(long, env = "TICKETD_WS_MESSAGE_BURST", default_value_t = defaults::WS_MESSAGE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub ws_message_burst: u32,
 
     /// Ticket submissions (`submit_ticket`, `POST /api/tickets`) per client address.
@@ -171,7 +171,7 @@ pub struct LimitArgs {
     pub submit_rate: Rate,
 
     /// Ticket submissions a client may make at once.
-    #[arg(long, env = "TICKETD_SUBMIT_BURST", default_value_t = defaults::SUBMIT_BURST)]
+    #[arg(long, env = "TICKETD_SUBMIT_BURST", default_value_t = defaults::SUBMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub submit_burst: u32,
 
     /// Refused WebSocket messages in a row a client may send (each answered
@@ -217,6 +217,7 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     pub fn policy(&self) -> Policy {
+        // clap refuses a burst of 0; the fallback only guards direct use.
         let burst = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
         Policy {
             http: (self.http_rate, burst(self.http_burst)),

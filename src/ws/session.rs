@@ -128,7 +128,7 @@ pub async fn run(
                                 .encode(None),
                             }
                         }
-                        Err(wait) => {
+                        Err(refusal) => {
                             refused_in_a_row += 1;
                             if refused_in_a_row > state.limits.ws_refusals_before_close() {
                                 tracing::info!(%peer, %client, "closing a client that ignores the rate limit");
@@ -136,7 +136,7 @@ pub async fn run(
                                 break 'session End::RateLimited;
                             }
                             let reference = incoming.as_ref().and_then(|i| i.reference.as_deref());
-                            rate_limited(wait, reference)
+                            rate_limited(refusal, reference)
                         }
                     };
                     if let Err(end) = send(&mut socket, Message::Text(to_text(&reply)), send_timeout).await {
@@ -192,22 +192,32 @@ fn admit(
     state: &AppState,
     client: IpAddr,
     incoming: Option<&envelope::Incoming>,
-) -> Result<(), RetryAfter> {
-    state.limits.check(Scope::WsMessage, client)?;
+) -> Result<(), (Scope, RetryAfter)> {
+    let spend = |scope| {
+        state
+            .limits
+            .check(scope, client)
+            .map_err(|wait| (scope, wait))
+    };
+    spend(Scope::WsMessage)?;
     if let Some(envelope::Incoming {
         event: Ok(ClientEvent::SubmitTicket(_)),
         ..
     }) = incoming
     {
-        state.limits.check(Scope::Submit, client)?;
+        spend(Scope::Submit)?;
     }
     Ok(())
 }
 
 /// The reply to a refused message.
-fn rate_limited(wait: RetryAfter, reference: Option<&str>) -> Frame {
+fn rate_limited((scope, wait): (Scope, RetryAfter), reference: Option<&str>) -> Frame {
+    let message = match scope {
+        Scope::Submit => "too many tickets submitted; wait before submitting again",
+        _ => "too many messages; wait before sending again",
+    };
     Event::RateLimited {
-        message: "too many messages; wait before sending again",
+        message,
         retry_after_ms: wait.as_millis_ceil(),
     }
     .encode(reference)
