@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use crate::limits::{self, Policy, Rate, defaults};
 
 /// ticketd: a real-time IT maintenance ticketing gateway over HTTPS and WSS.
 #[derive(Debug, Parser)]
@@ -107,11 +110,146 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETD_COMPACT_AFTER_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub compact_after_bytes: u64,
 
+    /// The origin browsers load the app from, e.g. `https://tickets.example.com`.
+    /// WebSocket upgrades from pages of other origins are refused (403), and
+    /// the HTTP redirect points here. Default: `https://localhost:PORT` and
+    /// `https://127.0.0.1:PORT` (and `https://[::1]:PORT`) for the listen port.
+    #[arg(long, env = "TICKETD_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
+
+    /// More origins whose pages may open the WebSocket (comma-separated).
+    #[arg(long, env = "TICKETD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Also listen for plain HTTP here, answering every request with a 301
+    /// to the HTTPS address (never a WebSocket upgrade). Off by default.
+    #[arg(long, env = "TICKETD_HTTP_REDIRECT_LISTEN")]
+    pub http_redirect_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub ws: WsArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Rate limits, connection caps, sizes and timeouts. Rates are `COUNT/UNIT`
+/// (`s`, `min`, `h`): `20/s` is one request every 50 ms, with up to BURST at once.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// HTTP requests per client address.
+    #[arg(long, env = "TICKETD_HTTP_RATE", default_value_t = defaults::HTTP_RATE)]
+    pub http_rate: Rate,
+
+    /// HTTP requests a client may send at once.
+    #[arg(long, env = "TICKETD_HTTP_BURST", default_value_t = defaults::HTTP_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_burst: u32,
+
+    /// Login attempts per client address.
+    #[arg(long, env = "TICKETD_LOGIN_RATE", default_value_t = defaults::LOGIN_RATE)]
+    pub login_rate: Rate,
+
+    /// Login attempts a client may make at once.
+    #[arg(long, env = "TICKETD_LOGIN_BURST", default_value_t = defaults::LOGIN_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_burst: u32,
+
+    /// WebSocket upgrades per client address.
+    #[arg(long, env = "TICKETD_WS_UPGRADE_RATE", default_value_t = defaults::WS_UPGRADE_RATE)]
+    pub ws_upgrade_rate: Rate,
+
+    /// WebSocket upgrades a client may make at once.
+    #[arg(long, env = "TICKETD_WS_UPGRADE_BURST", default_value_t = defaults::WS_UPGRADE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_upgrade_burst: u32,
+
+    /// WebSocket messages (all events together) per client address.
+    #[arg(long, env = "TICKETD_WS_MESSAGE_RATE", default_value_t = defaults::WS_MESSAGE_RATE)]
+    pub ws_message_rate: Rate,
+
+    /// WebSocket messages a client may send at once.
+    #[arg(long, env = "TICKETD_WS_MESSAGE_BURST", default_value_t = defaults::WS_MESSAGE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_message_burst: u32,
+
+    /// Ticket submissions (`submit_ticket`, `POST /api/tickets`) per client address.
+    #[arg(long, env = "TICKETD_SUBMIT_RATE", default_value_t = defaults::SUBMIT_RATE)]
+    pub submit_rate: Rate,
+
+    /// Ticket submissions a client may make at once.
+    #[arg(long, env = "TICKETD_SUBMIT_BURST", default_value_t = defaults::SUBMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub submit_burst: u32,
+
+    /// Refused WebSocket messages in a row a client may send (each answered
+    /// `rate_limited`) before it is closed with 1008.
+    #[arg(long, env = "TICKETD_WS_REFUSALS_BEFORE_CLOSE", default_value_t = defaults::WS_REFUSALS_BEFORE_CLOSE)]
+    pub ws_refusals_before_close: u32,
+
+    /// WebSocket clients per client address (429 at the upgrade beyond).
+    #[arg(long, env = "TICKETD_MAX_CONNECTIONS_PER_IP", default_value_t = defaults::MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: usize,
+
+    /// WebSocket clients in all (503 at the upgrade beyond).
+    #[arg(long, env = "TICKETD_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Largest HTTP request body, in bytes (413 beyond).
+    #[arg(long, env = "TICKETD_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated CIDR
+    /// blocks or addresses). The client is then the rightmost address not in
+    /// this list. Empty: the TCP peer is always the client.
+    #[arg(long, env = "TICKETD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = limits::parse_cidr)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Seconds between sweeps that forget idle rate-limiter keys.
+    #[arg(long, env = "TICKETD_LIMITER_PRUNE_SECS", default_value_t = 60)]
+    pub limiter_prune_secs: u64,
+
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, env = "TICKETD_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
+    pub tls_handshake_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's headers (also the idle
+    /// limit between requests on a kept-alive connection).
+    #[arg(long, env = "TICKETD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a whole HTTP request may take, body included (408 beyond).
+    #[arg(long, env = "TICKETD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl LimitArgs {
+    pub fn policy(&self) -> Policy {
+        // clap refuses a burst of 0; the fallback only guards direct use.
+        let burst = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+        Policy {
+            http: (self.http_rate, burst(self.http_burst)),
+            login: (self.login_rate, burst(self.login_burst)),
+            ws_upgrade: (self.ws_upgrade_rate, burst(self.ws_upgrade_burst)),
+            ws_message: (self.ws_message_rate, burst(self.ws_message_burst)),
+            submit: (self.submit_rate, burst(self.submit_burst)),
+            ws_refusals_before_close: self.ws_refusals_before_close,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_connections: self.max_connections,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+    pub fn limiter_prune_interval(&self) -> Duration {
+        Duration::from_secs(self.limiter_prune_secs.max(1))
+    }
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls_handshake_timeout_secs.max(1))
+    }
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs.max(1))
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
 }
 
 /// Admin credentials and sessions.

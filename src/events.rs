@@ -66,6 +66,11 @@ pub enum Event<'a> {
         code: &'a str,
         message: &'a str,
     },
+    /// An `error` with code `rate_limited` and how long to wait.
+    RateLimited {
+        message: &'a str,
+        retry_after_ms: u64,
+    },
 }
 
 #[derive(Serialize)]
@@ -89,7 +94,7 @@ impl Event<'_> {
             Event::AllTicketsCleared { .. } => "all_tickets_cleared",
             Event::StatsUpdate(_) => "stats_update",
             Event::AdminSuccess { .. } => "admin_success",
-            Event::Error { .. } => "error",
+            Event::Error { .. } | Event::RateLimited { .. } => "error",
         }
     }
 
@@ -118,6 +123,14 @@ impl Event<'_> {
             Event::Error { code, message } => {
                 Ok(serde_json::json!({ "code": code, "message": message }))
             }
+            Event::RateLimited {
+                message,
+                retry_after_ms,
+            } => Ok(serde_json::json!({
+                "code": "rate_limited",
+                "message": message,
+                "retry_after_ms": retry_after_ms,
+            })),
         };
         value.expect("events always serialize")
     }

@@ -19,15 +19,19 @@
 //! - [`auth`]: argon2id credentials and JWT admin sessions.
 //! - [`audit`]: the audit trail of admin actions and logins (JSON Lines, synced).
 //! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`), transport-neutral.
+//! - [`limits`]: rate limits (governor, keyed per client address), connection caps, who the client is.
+//! - [`origin`]: the server's own web origins (WebSocket `Origin` check, HTTP redirect target).
 //! - [`state`]: what handlers share (`AppState`).
-//! - [`http`]: axum routes: the JSON API, health, the embedded browser app.
+//! - [`http`]: axum routes: the JSON API, health, the embedded browser app; the
+//!   protective layers (security headers, rate limit, body limit, timeout, panics).
 //! - [`ws`]: the `/ws` transport: frames, the per-client session loop.
 //! - [`server`]: TLS, listener, signals, graceful shutdown, wiring.
 //! - [`cli`]: the offline subcommands (`triage`, `triage-eval`, `hash-password`).
 //! - [`telemetry`]: logging set-up.
 //!
 //! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`,
-//! `auth`, `audit`) never imports a transport crate.
+//! `auth`, `audit`) and the policy modules (`limits`, `origin`) never import a
+//! transport crate.
 
 pub mod audit;
 pub mod auth;
@@ -35,6 +39,8 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod limits;
+pub mod origin;
 pub mod protocol;
 pub mod server;
 pub mod service;

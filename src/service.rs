@@ -32,6 +32,16 @@ pub enum ErrorCode {
     StorageUnavailable,
     RateLimited,
     Internal,
+    /// A browser page from another origin (WebSocket upgrade).
+    Forbidden,
+    /// An HTTP body over `--max-body-bytes`.
+    PayloadTooLarge,
+    /// An HTTP method the path does not answer.
+    MethodNotAllowed,
+    /// An HTTP request that took longer than `--request-timeout-secs`.
+    Timeout,
+    /// The server holds `--max-connections` WebSocket clients.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -45,6 +55,11 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Overloaded => "overloaded",
         }
     }
 }

@@ -7,6 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::config::WsArgs;
+use crate::limits::Limits;
+use crate::origin::Origins;
 use crate::service::Service;
 
 #[derive(Clone)]
@@ -16,6 +18,10 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// WebSocket session settings.
     pub ws: Arc<WsArgs>,
+    /// Rate limiters and connection caps, shared by HTTP and WebSocket.
+    pub limits: Arc<Limits>,
+    /// The origins whose pages may open the WebSocket.
+    pub origins: Arc<Origins>,
     /// Cancelled at shutdown: sessions send close 1001 and end.
     pub shutdown: CancellationToken,
 }

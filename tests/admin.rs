@@ -608,3 +608,20 @@ fn hash_password_reads_stdin_and_prints_an_argon2id_hash() {
     let stored = ticketd::auth::StoredHash::parse(phc.trim()).unwrap();
     assert!(stored.verify("s3cret-value"));
 }
+
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_address() {
+    let app = admin_app().await;
+    for _ in 0..5 {
+        assert_eq!(login(&app, "root", "guess").await.status(), 401);
+    }
+    let limited = login(&app, "root", PASSWORD).await;
+    assert_eq!(
+        limited.status(),
+        429,
+        "the sixth attempt in a minute is refused"
+    );
+    assert!(limited.headers().contains_key("retry-after"));
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+}

@@ -126,7 +126,12 @@ async fn get_stats_answers_with_counts() {
 
 #[tokio::test]
 async fn stats_updates_are_coalesced_under_a_burst() {
-    let app = spawn_app().await;
+    // More submissions than the default per-client limit allows.
+    let app = spawn_with(Options {
+        args: vec!["--submit-burst".into(), "100".into()],
+        ..Options::default()
+    })
+    .await;
     let (mut watcher, _) = app.connect_ready().await;
     let (mut a, _) = app.connect_ready().await;
     for n in 0..30 {
@@ -219,7 +224,12 @@ impl SendBinary for WsStream {
 
 #[tokio::test]
 async fn invalid_payloads_name_the_field() {
-    let app = spawn_app().await;
+    // More submissions than the default per-client limit allows.
+    let app = spawn_with(Options {
+        args: vec!["--submit-burst".into(), "100".into()],
+        ..Options::default()
+    })
+    .await;
     let (mut ws, _) = app.connect_ready().await;
     let ok = json!({"description": "d", "system": "s", "requester": "r"});
     let cases: Vec<(Value, &str)> = vec![

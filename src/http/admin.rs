@@ -1,10 +1,8 @@
 //! Admin routes over HTTPS: the same service calls (and broadcasts) as the
 //! WebSocket `admin_command`.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -13,6 +11,7 @@ use serde_json::json;
 use super::ApiError;
 use super::auth::AdminSession;
 use super::tickets::{json_body, parse_id};
+use crate::limits::ClientIp;
 use crate::service::{AdminAction, ErrorCode};
 use crate::state::AppState;
 use crate::tickets::take_strings;
@@ -34,11 +33,11 @@ async fn run(
     state: &AppState,
     admin: &AdminSession,
     action: AdminAction,
-    peer: SocketAddr,
+    client: std::net::IpAddr,
 ) -> Done {
     let done = state
         .service
-        .admin(&admin.0.name, action, Some(peer.ip()))
+        .admin(&admin.0.name, action, Some(client))
         .await?;
     Ok(Json(json!({
         "message": done.message,
@@ -50,34 +49,34 @@ async fn run(
 
 async fn remove(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     admin: AdminSession,
     Path(id): Path<String>,
 ) -> Done {
-    run(&state, &admin, AdminAction::Delete(parse_id(&id)?), peer).await
+    run(&state, &admin, AdminAction::Delete(parse_id(&id)?), client).await
 }
 
 async fn resolve(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     admin: AdminSession,
     Path(id): Path<String>,
 ) -> Done {
-    run(&state, &admin, AdminAction::Resolve(parse_id(&id)?), peer).await
+    run(&state, &admin, AdminAction::Resolve(parse_id(&id)?), client).await
 }
 
 async fn reopen(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     admin: AdminSession,
     Path(id): Path<String>,
 ) -> Done {
-    run(&state, &admin, AdminAction::Reopen(parse_id(&id)?), peer).await
+    run(&state, &admin, AdminAction::Reopen(parse_id(&id)?), client).await
 }
 
 async fn priority(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     admin: AdminSession,
     Path(id): Path<String>,
     body: Bytes,
@@ -87,7 +86,13 @@ async fn priority(
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let priority = Priority::parse(&raw.unwrap_or_default())
         .ok_or_else(|| ApiError::invalid("priority must be LOW, MEDIUM, HIGH or CRITICAL"))?;
-    run(&state, &admin, AdminAction::SetPriority(id, priority), peer).await
+    run(
+        &state,
+        &admin,
+        AdminAction::SetPriority(id, priority),
+        client,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -97,7 +102,7 @@ struct Confirm {
 
 async fn clear(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     admin: AdminSession,
     Query(confirm): Query<Confirm>,
 ) -> Done {
@@ -106,7 +111,7 @@ async fn clear(
             "clearing every ticket needs ?confirm=true",
         ));
     }
-    run(&state, &admin, AdminAction::ClearAll, peer).await
+    run(&state, &admin, AdminAction::ClearAll, client).await
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,7 @@
 //! `/api/auth/*` and the `AdminSession` extractor (`Authorization: Bearer`).
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +13,7 @@ use serde_json::json;
 use super::ApiError;
 use super::tickets::json_body;
 use crate::auth::AdminIdentity;
+use crate::limits::ClientIp;
 use crate::service::ErrorCode;
 use crate::state::AppState;
 use crate::tickets::take_strings;
@@ -74,9 +73,13 @@ fn expires(at: u64) -> String {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Response> {
+    state
+        .limits
+        .check_login(client)
+        .map_err(|retry| ApiError::from(retry).into_response())?;
     let [username, password] = take_strings(
         json_body(&body).map_err(IntoResponse::into_response)?,
         ["username", "password"],
@@ -88,7 +91,7 @@ async fn login(
         .login(
             &username.unwrap_or_default(),
             password.unwrap_or_default(),
-            Some(peer.ip()),
+            Some(client),
         )
         .await
         .map_err(|e| Unauthorized(e.to_string()).into_response())?;
@@ -101,10 +104,10 @@ async fn login(
 
 async fn logout(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     AdminSession(admin): AdminSession,
 ) -> StatusCode {
-    state.auth.logout(&admin, Some(peer.ip())).await;
+    state.auth.logout(&admin, Some(client)).await;
     StatusCode::NO_CONTENT
 }
 

@@ -2,9 +2,10 @@
 //! with the same codes as the WebSocket protocol.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::limits::RetryAfter;
 use crate::protocol::ProtocolError;
 use crate::service::{ErrorCode, ServiceError};
 
@@ -13,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<RetryAfter>,
 }
 
 impl ApiError {
@@ -21,6 +24,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 `rate_limited`, with `Retry-After`.
+    pub fn rate_limited(wait: RetryAfter) -> Self {
+        ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!("too many requests; retry in {} s", wait.as_secs_ceil()),
+            )
         }
     }
 
@@ -44,6 +60,11 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -62,11 +83,23 @@ impl From<ProtocolError> for ApiError {
 
 /// The body of every error response.
 pub fn body(code: ErrorCode, message: &str) -> serde_json::Value {
-    serde_json::json!({ "error": { "code": code.as_str(), "message": message } })
+    crate::protocol::error_body(code, message)
+}
+
+impl From<RetryAfter> for ApiError {
+    fn from(wait: RetryAfter) -> Self {
+        ApiError::rate_limited(wait)
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(body(self.code, &self.message))).into_response()
+        let mut response = (self.status, Json(body(self.code, &self.message))).into_response();
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs_ceil()));
+        }
+        response
     }
 }

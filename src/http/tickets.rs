@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::ApiError;
+use crate::limits::{ClientIp, Scope};
 use crate::state::AppState;
 use crate::store::Stats;
 use crate::tickets::{Ticket, TicketId};
@@ -54,8 +55,11 @@ async fn show(
 
 async fn create(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Arc<Ticket>>), ApiError> {
+    // The same submission limit as `submit_ticket` on the WebSocket.
+    state.limits.check(Scope::Submit, client)?;
     let ticket = state.service.submit(json_body(&body)?).await?;
     Ok((StatusCode::CREATED, Json(ticket)))
 }

@@ -64,6 +64,12 @@ impl ProtocolError {
     }
 }
 
+/// An error outside the frame protocol (an HTTP response, a refused
+/// upgrade): `{"error":{"code","message"}}`, one shape for every transport.
+pub fn error_body(code: ErrorCode, message: &str) -> Value {
+    serde_json::json!({ "error": { "code": code.as_str(), "message": message } })
+}
+
 impl From<ServiceError> for ProtocolError {
     fn from(e: ServiceError) -> Self {
         ProtocolError::new(e.code(), e.to_string())

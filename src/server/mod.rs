@@ -3,6 +3,7 @@
 //! [`run`] takes an already-bound listener, so tests (and `main`) bind port
 //! 0 and learn the address before serving.
 
+mod first_bytes;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -13,11 +14,16 @@ use anyhow::Context;
 use axum::Router;
 use axum_server::accept::{TcpConfigAcceptor, TcpSocketConfig};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::TokioTimer;
 use tokio_util::sync::CancellationToken;
 
+use self::first_bytes::FirstBytesAcceptor;
 use crate::audit::AuditLog;
 use crate::auth::{AdminSetup, Auth, AuthConfig};
-use crate::config::ServeArgs;
+use crate::config::{LimitArgs, ServeArgs};
+use crate::http::layers::{Hardening, harden};
+use crate::limits::Limits;
+use crate::origin::Origins;
 use crate::service::{Service, ServiceConfig};
 use crate::state::AppState;
 use crate::store::StoreConfig;
@@ -87,27 +93,53 @@ pub async fn run(
         "store loaded"
     );
 
+    let origins = Arc::new(
+        Origins::new(args.public_origin.as_deref(), &args.allowed_origins, addr)
+            .map_err(|e| anyhow::anyhow!("--public-origin/--allowed-origins: {e}"))?,
+    );
+    let limits = Arc::new(Limits::new(&args.limits.policy()));
+    tracing::info!(origins = ?origins.all(), "WebSocket origins allowed");
+
     let stop = CancellationToken::new();
+    limits.spawn_pruner(args.limits.limiter_prune_interval(), stop.clone());
     let state = AppState {
         service: service.clone(),
         auth,
         ws: Arc::new(args.ws.clone()),
+        limits: limits.clone(),
+        origins: origins.clone(),
         shutdown: stop.clone(),
     };
     let app: Router = Router::new()
         .merge(crate::http::routes())
         .merge(crate::ws::routes())
         .with_state(state);
+    let app = harden(
+        app,
+        &Hardening {
+            limits,
+            max_body_bytes: args.limits.max_body_bytes,
+            request_timeout: args.limits.request_timeout(),
+        },
+    );
 
     let handle = axum_server::Handle::new();
-    let acceptor = RustlsAcceptor::new(rustls)
-        .handshake_timeout(Duration::from_secs(10))
-        .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)));
+    let redirecting = match args.http_redirect_listen {
+        Some(at) => Some(redirect(at, origins, &handle, &args.limits)?),
+        None => None,
+    };
+    let acceptor = FirstBytesAcceptor::new(
+        RustlsAcceptor::new(rustls)
+            .handshake_timeout(args.limits.tls_handshake_timeout())
+            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+        args.limits.header_read_timeout(),
+    );
     listener.set_nonblocking(true)?;
-    let server = axum_server::from_tcp(listener)?
+    let mut server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
-        .handle(handle.clone())
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+        .handle(handle.clone());
+    connection_timeouts(server.http_builder(), &args.limits);
+    let server = server.serve(app.into_make_service_with_connect_info::<SocketAddr>());
 
     tracing::info!("listening on https://{addr}");
     let serving = tokio::spawn(server);
@@ -118,6 +150,12 @@ pub async fn run(
     match serving.await {
         Ok(result) => result.context("server error")?,
         Err(e) => tracing::error!(error = %e, "server task failed"),
+    }
+    if let Some(redirecting) = redirecting {
+        match redirecting.await {
+            Ok(result) => result.context("redirect listener error")?,
+            Err(e) => tracing::error!(error = %e, "redirect listener task failed"),
+        }
     }
     service.shutdown().await;
     tracing::info!("stopped");
@@ -158,6 +196,47 @@ fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow
         );
     }
     Ok(auth)
+}
+
+/// A client must send each request's headers within the header timeout
+/// (slowloris); hyper needs a timer for that.
+fn connection_timeouts(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &LimitArgs,
+) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+}
+
+/// Starts the plain-HTTP listener that only redirects to HTTPS.
+fn redirect(
+    at: SocketAddr,
+    origins: Arc<Origins>,
+    handle: &axum_server::Handle<SocketAddr>,
+    limits: &LimitArgs,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = std::net::TcpListener::bind(at)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {at} (--http-redirect-listen): {e}"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let target = origins.public().to_string();
+    let app = crate::http::redirect::routes(origins);
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(FirstBytesAcceptor::new(
+            TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)),
+            limits.header_read_timeout(),
+        ))
+        .handle(handle.clone());
+    connection_timeouts(server.http_builder(), limits);
+    tracing::info!("redirecting http://{bound} to {target}");
+    Ok(tokio::spawn(server.serve(app.into_make_service())))
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -112,4 +112,105 @@ mod tests {
             Some(ErrorCode::InvalidPayload)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Whatever the frame, parsing returns: an event to dispatch (whose
+        /// reply the protocol encodes) or an error that encodes to an
+        /// `error` frame. A ref, if kept, is within the limit.
+        fn answers(text: &str) {
+            let incoming = parse(text);
+            if let Some(r) = &incoming.reference {
+                assert!(r.chars().count() <= MAX_REF_CHARS);
+            }
+            if let Err(e) = incoming.event {
+                assert!(!e.message.is_empty());
+                let frame = e.encode(incoming.reference.as_deref());
+                let reply: Value = serde_json::from_slice(frame.bytes()).unwrap();
+                assert_eq!(reply["event"], "error");
+                assert!(reply["data"]["code"].is_string());
+            }
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                ".{0,20}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(6, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+                    prop::collection::btree_map(".{0,12}", inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn frame() -> impl Strategy<Value = String> {
+            let event = prop_oneof![
+                Just(Value::from("submit_ticket")),
+                Just(Value::from("get_stats")),
+                Just(Value::from("admin_command")),
+                ".{0,16}".prop_map(Value::from),
+                json_value(),
+            ];
+            let reference = prop_oneof![Just(None), json_value().prop_map(Some)];
+            (
+                event,
+                json_value(),
+                reference,
+                prop::option::of((".{0,8}", json_value())),
+            )
+                .prop_map(|(event, data, reference, extra)| {
+                    let mut map = serde_json::Map::new();
+                    map.insert("event".into(), event);
+                    map.insert("data".into(), data);
+                    if let Some(r) = reference {
+                        map.insert("ref".into(), r);
+                    }
+                    if let Some((k, v)) = extra {
+                        map.insert(k, v);
+                    }
+                    Value::Object(map).to_string()
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_is_answered(text in ".{0,512}") {
+                answers(&text);
+            }
+
+            #[test]
+            fn any_bytes_are_answered_or_closed(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                // Invalid UTF-8 never reaches the parser: the socket closes 1007.
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    answers(text);
+                }
+            }
+
+            #[test]
+            fn any_frame_shaped_json_is_answered(text in frame()) {
+                answers(&text);
+            }
+
+            #[test]
+            fn any_json_value_is_answered(value in json_value()) {
+                answers(&value.to_string());
+            }
+
+            #[test]
+            fn truncated_frames_are_answered(text in frame(), cut in any::<prop::sample::Index>()) {
+                let cut = cut.index(text.len() + 1);
+                if let Some(prefix) = text.get(..cut) {
+                    answers(prefix);
+                }
+            }
+        }
+    }
 }

@@ -4,6 +4,12 @@
 //! `session.rs` runs one client: initial tickets, broadcasts, replies,
 //! pings, back-pressure. What an event does lives in `protocol`, shared with
 //! every other transport.
+//!
+//! The upgrade is where a connection is refused, before it is accepted:
+//! a page from a foreign `Origin` (403), too many upgrades from one client
+//! (429), too many sockets for one client (429) or in all (503). Inside a
+//! session, every message spends the client's message limit and every
+//! `submit_ticket` its submission limit.
 
 mod envelope;
 mod session;
@@ -11,11 +17,15 @@ mod session;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum::{Json, Router};
 
+use crate::limits::{CapExceeded, RetryAfter, Scope};
+use crate::protocol::error_body;
+use crate::service::ErrorCode;
 use crate::state::AppState;
 
 /// The WebSocket route.
@@ -23,16 +33,67 @@ pub fn routes() -> Router<AppState> {
     let initial = Arc::new(session::InitialCache::default());
     Router::new().route(
         "/ws",
-        any(move |state, peer, ws| upgrade(state, peer, ws, initial.clone())),
+        any(move |state, peer, headers, ws| upgrade(state, peer, headers, ws, initial.clone())),
     )
 }
 
 async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
     initial: Arc<session::InitialCache>,
 ) -> Response {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(HeaderValue::as_bytes);
+    let client = state.limits.client_ip(peer.ip(), forwarded);
+    // Browsers always send Origin on a WebSocket upgrade; other clients
+    // may not, and cannot be hijacked through a page.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin.to_str().is_ok_and(|o| state.origins.allows(o));
+        if !allowed {
+            tracing::info!(%client, ?origin, "websocket upgrade refused: foreign origin");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "this origin may not open the WebSocket",
+                None,
+            );
+        }
+    }
+    if let Err(wait) = state.limits.check(Scope::WsUpgrade, client) {
+        tracing::debug!(%client, "websocket upgrade rate limit");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many connection attempts",
+            Some(wait),
+        );
+    }
+    let slot = match state.limits.open_connection(client) {
+        Ok(slot) => slot,
+        Err(cap) => {
+            tracing::info!(%client, ?cap, "websocket upgrade refused: connection cap");
+            // Nothing to wait for but another socket closing: a short hint.
+            let hint = Some(RetryAfter(std::time::Duration::from_secs(5)));
+            return match cap {
+                CapExceeded::PerClient => refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    "too many open connections from this address",
+                    hint,
+                ),
+                CapExceeded::Total => refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Overloaded,
+                    "the server is at its connection limit",
+                    hint,
+                ),
+            };
+        }
+    };
     let max = state.ws.max_message_bytes;
     ws
         // Small buffers: most of an idle client's memory is these.
@@ -46,5 +107,21 @@ async fn upgrade(
         .on_failed_upgrade(move |error| {
             tracing::warn!(%peer, %error, "websocket upgrade failed");
         })
-        .on_upgrade(move |socket| session::run(socket, state, peer, initial))
+        .on_upgrade(move |socket| session::run(socket, state, peer, client, slot, initial))
+}
+
+/// An upgrade refused with the one JSON error shape (and `Retry-After`).
+fn refuse(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    retry_after: Option<RetryAfter>,
+) -> Response {
+    let mut response = (status, Json(error_body(code, message))).into_response();
+    if let Some(wait) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs_ceil()));
+    }
+    response
 }

@@ -5,8 +5,14 @@
 //! a timeout, so a client that stops reading is dropped instead of holding
 //! memory; a client that falls more than the bus capacity behind gets close
 //! 1013 and never slows anyone else.
+//!
+//! Every text or binary message spends a cell of the client's message limit
+//! (and a `submit_ticket` one of its submission limit). A refused message is
+//! answered `error` `rate_limited` with `retry_after_ms`; a client that keeps
+//! sending while refused (`--ws-refusals-before-close` times in a row) is
+//! closed with 1008.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +21,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::envelope;
-use crate::events::Frame;
-use crate::protocol::{self, Caller, ProtocolError};
+use crate::events::{Event, Frame};
+use crate::limits::{ConnectionGuard, RetryAfter, Scope};
+use crate::protocol::{self, Caller, ClientEvent, ProtocolError};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 
@@ -51,6 +58,7 @@ enum End {
     Lagged,
     Idle,
     SendTimeout,
+    RateLimited,
     Error(&'static str),
 }
 
@@ -58,14 +66,19 @@ pub async fn run(
     mut socket: WebSocket,
     state: AppState,
     peer: SocketAddr,
+    client: IpAddr,
+    slot: ConnectionGuard,
     initial: Arc<InitialCache>,
 ) {
+    // Holds this client's connection slot until the session ends.
+    let _slot = slot;
     let settings = state.ws.clone();
     // Subscribe before the snapshot, then skip what the snapshot holds:
     // nothing is missed and nothing is seen twice.
     let mut events = state.service.subscribe();
     let (snapshot_version, initial_text) = initial.get(&state);
-    let caller = Caller { addr: peer.ip() };
+    let caller = Caller { addr: client };
+    let mut refused_in_a_row = 0u32;
     tracing::debug!(%peer, "websocket client connected");
 
     let send_timeout = settings.send_timeout();
@@ -97,15 +110,34 @@ pub async fn run(
                             break 'session End::Error(why);
                         }
                     };
-                    let reply = match message {
-                        Message::Text(text) => handle_text(&state, &caller, &text).await,
-                        Message::Binary(_) => ProtocolError::new(
-                            ErrorCode::BadFrame,
-                            "binary frames are not part of the protocol; send JSON text",
-                        )
-                        .encode(None),
+                    let incoming = match message {
+                        Message::Text(text) => Some(envelope::parse(&text)),
+                        Message::Binary(_) => None,
                         Message::Close(_) => break 'session End::ClientClosed,
                         Message::Ping(_) | Message::Pong(_) => continue,
+                    };
+                    let reply = match admit(&state, client, incoming.as_ref()) {
+                        Ok(()) => {
+                            refused_in_a_row = 0;
+                            match incoming {
+                                Some(incoming) => handle(&state, &caller, incoming).await,
+                                None => ProtocolError::new(
+                                    ErrorCode::BadFrame,
+                                    "binary frames are not part of the protocol; send JSON text",
+                                )
+                                .encode(None),
+                            }
+                        }
+                        Err(refusal) => {
+                            refused_in_a_row += 1;
+                            if refused_in_a_row > state.limits.ws_refusals_before_close() {
+                                tracing::info!(%peer, %client, "closing a client that ignores the rate limit");
+                                close(&mut socket, close_code::POLICY, "rate limit exceeded").await;
+                                break 'session End::RateLimited;
+                            }
+                            let reference = incoming.as_ref().and_then(|i| i.reference.as_deref());
+                            rate_limited(refusal, reference)
+                        }
                     };
                     if let Err(end) = send(&mut socket, Message::Text(to_text(&reply)), send_timeout).await {
                         break 'session end;
@@ -148,14 +180,51 @@ pub async fn run(
         End::Lagged => "too slow",
         End::Idle => "idle timeout",
         End::SendTimeout => "send timed out",
+        End::RateLimited => "kept sending over the rate limit",
         End::Error(why) => why,
     };
     tracing::debug!(%peer, reason, "websocket client disconnected");
 }
 
-/// Parses and runs one text frame; returns the direct reply.
-async fn handle_text(state: &AppState, caller: &Caller, text: &str) -> Frame {
-    let incoming = envelope::parse(text);
+/// Spends the client's message limit, and for a ticket submission its
+/// submission limit too; `Err` says how long until it may send again.
+fn admit(
+    state: &AppState,
+    client: IpAddr,
+    incoming: Option<&envelope::Incoming>,
+) -> Result<(), (Scope, RetryAfter)> {
+    let spend = |scope| {
+        state
+            .limits
+            .check(scope, client)
+            .map_err(|wait| (scope, wait))
+    };
+    spend(Scope::WsMessage)?;
+    if let Some(envelope::Incoming {
+        event: Ok(ClientEvent::SubmitTicket(_)),
+        ..
+    }) = incoming
+    {
+        spend(Scope::Submit)?;
+    }
+    Ok(())
+}
+
+/// The reply to a refused message.
+fn rate_limited((scope, wait): (Scope, RetryAfter), reference: Option<&str>) -> Frame {
+    let message = match scope {
+        Scope::Submit => "too many tickets submitted; wait before submitting again",
+        _ => "too many messages; wait before sending again",
+    };
+    Event::RateLimited {
+        message,
+        retry_after_ms: wait.as_millis_ceil(),
+    }
+    .encode(reference)
+}
+
+/// Runs one parsed text frame; returns the direct reply.
+async fn handle(state: &AppState, caller: &Caller, incoming: envelope::Incoming) -> Frame {
     let reference = incoming.reference.as_deref();
     let result = match incoming.event {
         Ok(event) => protocol::dispatch(&state.service, &state.auth, caller, event).await,

@@ -387,3 +387,112 @@ impl WsClient {
         }
     }
 }
+
+/// An upgrade the server refused: its status, headers and body.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl TestApp {
+    /// An HTTPS client whose connections come from `local` (e.g.
+    /// `127.0.0.2`: every 127/8 address is loopback on Linux).
+    pub fn http_from(&self, local: &str) -> reqwest::Client {
+        let cert = reqwest::Certificate::from_pem(&self.cert_pem()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .timeout(WAIT)
+            .build()
+            .unwrap()
+    }
+
+    /// A WSS connection to `/ws` from `local`, with extra request headers;
+    /// or the refusal.
+    pub async fn try_ws(&self, local: &str, headers: &[(&str, &str)]) -> Result<WsClient, Refused> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(local.parse().unwrap(), 0))
+            .unwrap();
+        let tcp = socket.connect(self.addr).await.expect("tcp connects");
+        tcp.set_nodelay(true).unwrap();
+        let mut request = format!("wss://{}/ws", self.addr)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let connecting = tokio_tungstenite::client_async_tls_with_config(
+            request,
+            tcp,
+            None,
+            Some(Connector::Rustls(tls_client(&self.cert_pem()))),
+        );
+        match tokio::time::timeout(WAIT, connecting)
+            .await
+            .expect("upgrade answered")
+        {
+            Ok((stream, _)) => Ok(WsClient { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
+                status: response.status().as_u16(),
+                headers: response.headers().clone(),
+                body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned(),
+            }),
+            Err(e) => panic!("websocket upgrade failed: {e}"),
+        }
+    }
+
+    /// Like [`try_ws`](Self::try_ws), expecting success and `initial_tickets`.
+    pub async fn ws_from(&self, local: &str) -> WsClient {
+        let mut ws = self.try_ws(local, &[]).await.expect("upgrade accepted");
+        ws.expect("initial_tickets").await;
+        ws
+    }
+
+    /// A TLS stream to the server (HTTP/1.1), for writing raw requests.
+    pub async fn tls_stream(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let connector = tokio_rustls::TlsConnector::from(tls_client(&self.cert_pem()));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        connector.connect(name, tcp).await.expect("TLS handshake")
+    }
+
+    /// The first word after `marker` in the log (e.g. an address).
+    pub fn log_word_after(&self, marker: &str) -> Option<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().find_map(|line| {
+            let rest = line.split(marker).nth(1)?;
+            Some(
+                rest.split_whitespace()
+                    .next()?
+                    .trim_matches('"')
+                    .to_string(),
+            )
+        })
+    }
+}
+
+/// Waits until the peer closes `stream` (EOF or an error); false if it is
+/// still open after `limit`. Anything the server sends is discarded.
+pub async fn closed_within<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    limit: Duration,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
