@@ -18,10 +18,13 @@
 //! - [`service`]: the one application API every transport calls.
 //! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`), transport-neutral.
 //! - [`state`]: what handlers share (`AppState`).
-//! - [`http`]: axum routes: the JSON API, health, the embedded browser app.
+//! - [`metrics`]: every Prometheus metric, with small record helpers.
+//! - [`http`]: axum routes: the JSON API, health, `/metrics`, the request-id
+//!   and metrics layer, the embedded browser app.
 //! - [`ws`]: the `/ws` transport: frames, the per-client session loop.
-//! - [`server`]: TLS, listener, signals, graceful shutdown, wiring.
-//! - [`telemetry`]: logging set-up.
+//! - [`server`]: TLS and its SIGHUP reload, the listeners, signals, the
+//!   systemd notify protocol, graceful shutdown, wiring.
+//! - [`telemetry`]: logging set-up and request ids.
 //!
 //! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`)
 //! never imports a transport crate.
@@ -30,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod service;

@@ -1,27 +1,29 @@
-//! The HTTPS side: the JSON API, health, and the embedded browser app.
+//! The HTTPS side: the JSON API, health, and the embedded browser app;
+//! plus what the metrics listener serves.
 //!
 //! Handlers are thin: extract, call the service once, map the result. The
-//! error shape lives in `error.rs`; the static files in `assets.rs`.
+//! error shape lives in `error.rs`; the static files in `assets.rs`; health
+//! and `/metrics` in `health.rs`; the request-id and metrics layer in
+//! `observe.rs`.
 
 mod assets;
 pub mod error;
+mod health;
+mod observe;
 mod tickets;
 
 use axum::Router;
-use axum::routing::get;
 
 use crate::state::AppState;
 
 pub use error::ApiError;
+pub use health::ops_routes;
+pub use observe::observe;
 
-/// Every HTTP route.
+/// Every HTTP route of the public port (no `/metrics` there).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(healthz))
+        .merge(health::routes())
         .merge(tickets::routes())
         .merge(assets::routes())
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
 }

@@ -11,29 +11,37 @@ mod session;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::any;
+use axum::{Extension, Router};
+use tracing::Instrument;
 
 use crate::state::AppState;
+use crate::telemetry::RequestId;
 
 /// The WebSocket route.
 pub fn routes() -> Router<AppState> {
     let initial = Arc::new(session::InitialCache::default());
     Router::new().route(
         "/ws",
-        any(move |state, peer, ws| upgrade(state, peer, ws, initial.clone())),
+        any(move |state, peer, id, ws| upgrade(state, peer, id, ws, initial.clone())),
     )
 }
 
 async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    id: Option<Extension<RequestId>>,
     ws: WebSocketUpgrade,
     initial: Arc<session::InitialCache>,
 ) -> Response {
     let max = state.ws.max_message_bytes;
+    // The session logs under the id of the request that opened it.
+    let id = id.map_or_else(RequestId::new, |Extension(id)| id);
+    let span = tracing::info_span!(parent: None, "ws", %id, %peer);
+    // Held for the session's life: shutdown waits for it.
+    let tracked = state.sessions.token();
     ws
         // Small buffers: most of an idle client's memory is these.
         .read_buffer_size(4 * 1024)
@@ -46,5 +54,11 @@ async fn upgrade(
         .on_failed_upgrade(move |error| {
             tracing::warn!(%peer, %error, "websocket upgrade failed");
         })
-        .on_upgrade(move |socket| session::run(socket, state, peer, initial))
+        .on_upgrade(move |socket| {
+            async move {
+                session::run(socket, state, peer, initial).await;
+                drop(tracked);
+            }
+            .instrument(span)
+        })
 }

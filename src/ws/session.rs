@@ -66,13 +66,16 @@ pub async fn run(
     let mut events = state.service.subscribe();
     let (snapshot_version, initial_text) = initial.get(&state);
     let caller = Caller { addr: peer.ip() };
-    tracing::debug!(%peer, "websocket client connected");
+    let metrics = state.metrics.clone();
+    let _counted = metrics.ws_client_connected();
+    tracing::debug!("websocket client connected");
 
     let send_timeout = settings.send_timeout();
     let end = 'session: {
         if let Err(end) = send(&mut socket, Message::Text(initial_text), send_timeout).await {
             break 'session end;
         }
+        metrics.ws_sent("initial_tickets");
         let mut ping = tokio::time::interval_at(
             Instant::now() + settings.ping_interval(),
             settings.ping_interval(),
@@ -97,19 +100,23 @@ pub async fn run(
                             break 'session End::Error(why);
                         }
                     };
-                    let reply = match message {
+                    let (reply, reply_event) = match message {
                         Message::Text(text) => handle_text(&state, &caller, &text).await,
-                        Message::Binary(_) => ProtocolError::new(
-                            ErrorCode::BadFrame,
-                            "binary frames are not part of the protocol; send JSON text",
-                        )
-                        .encode(None),
+                        Message::Binary(_) => {
+                            metrics.ws_received(INVALID, Err(ErrorCode::BadFrame));
+                            let error = ProtocolError::new(
+                                ErrorCode::BadFrame,
+                                "binary frames are not part of the protocol; send JSON text",
+                            );
+                            (error.encode(None), "error")
+                        }
                         Message::Close(_) => break 'session End::ClientClosed,
                         Message::Ping(_) | Message::Pong(_) => continue,
                     };
                     if let Err(end) = send(&mut socket, Message::Text(to_text(&reply)), send_timeout).await {
                         break 'session end;
                     }
+                    metrics.ws_sent(reply_event);
                 }
                 published = events.recv() => {
                     match published {
@@ -117,10 +124,11 @@ pub async fn run(
                             if let Err(end) = send(&mut socket, Message::Text(to_text(&p.frame)), send_timeout).await {
                                 break 'session end;
                             }
+                            metrics.ws_sent(p.event);
                         }
                         Ok(_) => {}
                         Err(RecvError::Lagged(missed)) => {
-                            tracing::warn!(%peer, missed, "client too slow for the broadcast; disconnecting");
+                            tracing::warn!(missed, "client too slow for the broadcast; disconnecting");
                             close(&mut socket, close_code::AGAIN, "too slow: reconnect to resync").await;
                             break 'session End::Lagged;
                         }
@@ -145,25 +153,45 @@ pub async fn run(
     let reason = match end {
         End::ClientClosed => "client closed",
         End::Shutdown => "shutdown",
-        End::Lagged => "too slow",
+        End::Lagged => {
+            metrics.ws_slow_disconnect("lagged");
+            "too slow"
+        }
         End::Idle => "idle timeout",
-        End::SendTimeout => "send timed out",
+        End::SendTimeout => {
+            metrics.ws_slow_disconnect("send_timeout");
+            tracing::warn!("client stopped reading; disconnected");
+            "send timed out"
+        }
         End::Error(why) => why,
     };
-    tracing::debug!(%peer, reason, "websocket client disconnected");
+    tracing::debug!(reason, "websocket client disconnected");
 }
 
-/// Parses and runs one text frame; returns the direct reply.
-async fn handle_text(state: &AppState, caller: &Caller, text: &str) -> Frame {
+/// The metrics label of a frame that did not parse into a client event.
+const INVALID: &str = "invalid";
+
+/// Parses and runs one text frame; returns the direct reply and its event
+/// name, and counts the message.
+async fn handle_text(state: &AppState, caller: &Caller, text: &str) -> (Frame, &'static str) {
     let incoming = envelope::parse(text);
     let reference = incoming.reference.as_deref();
-    let result = match incoming.event {
-        Ok(event) => protocol::dispatch(&state.service, caller, event).await,
-        Err(e) => Err(e),
+    let (name, result) = match incoming.event {
+        Ok(event) => (
+            event.name(),
+            protocol::dispatch(&state.service, caller, event).await,
+        ),
+        Err(e) => (INVALID, Err(e)),
     };
+    state
+        .metrics
+        .ws_received(name, result.as_ref().map(|_| ()).map_err(|e| e.code));
     match result {
-        Ok(reply) => reply.event().encode(reference),
-        Err(e) => e.encode(reference),
+        Ok(reply) => {
+            let event = reply.event();
+            (event.encode(reference), event.name())
+        }
+        Err(e) => (e.encode(reference), "error"),
     }
 }
 

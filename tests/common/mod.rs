@@ -57,6 +57,55 @@ impl TestApp {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The metrics listener's address, from the log line `metrics on
+    /// http://ADDR` of the latest start.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let log = self.log.lock().unwrap();
+        let line = log
+            .iter()
+            .rev()
+            .find_map(|line| line.split("metrics on http://").nth(1))
+            .expect("the server logs its metrics address");
+        let addr = line.split_whitespace().next().unwrap().trim_matches('"');
+        addr.parse().unwrap()
+    }
+
+    /// One scrape of `/metrics`.
+    pub async fn scrape(&self) -> String {
+        let url = format!("http://{}/metrics", self.metrics_addr());
+        let resp = reqwest::get(url).await.expect("metrics answer");
+        assert_eq!(resp.status(), 200);
+        resp.text().await.unwrap()
+    }
+
+    /// Waits until a log line contains `needle` (after `skip` lines).
+    pub async fn wait_for_log(&self, skip: usize, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .skip(skip)
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many lines the server has logged so far.
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
     /// An HTTPS client that trusts the generated certificate.
     pub fn http(&self) -> reqwest::Client {
         let cert = reqwest::Certificate::from_pem(&self.cert_pem()).unwrap();
@@ -177,7 +226,12 @@ pub fn start(
         .arg(root.join("certs"))
         .args(args)
         .env("TICKETD_LOG", "info")
+        // A free port for metrics, so tests run side by side (a flag in
+        // `args` still wins over the environment).
+        .env("TICKETD_METRICS_LISTEN", "127.0.0.1:0")
         .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
