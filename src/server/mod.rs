@@ -239,12 +239,16 @@ async fn reload_on_hangup(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM that arrives
+/// right after `READY=1` must start a clean shutdown, not kill the process.
+pub fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut term = unix_signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = unix_signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

@@ -148,6 +148,13 @@ impl TestApp {
         wait_timeout(&mut child, WAIT).expect("server exits after SIGTERM")
     }
 
+    /// Waits for the server to exit on its own (after a signal sent with
+    /// [`signal`]).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_timeout(&mut child, WAIT).expect("server exits")
+    }
+
     /// SIGKILLs the server.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -334,12 +341,21 @@ pub struct WsClient {
 
 impl WsClient {
     pub async fn connect(app: &TestApp, path: &str) -> WsClient {
+        WsClient::connect_with(app, path, tls_client(&app.cert_pem())).await
+    }
+
+    /// Connects with a given TLS client configuration.
+    pub async fn connect_with(
+        app: &TestApp,
+        path: &str,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> WsClient {
         let url = format!("wss://{}{}", app.addr, path);
         let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
             url,
             None,
             true,
-            Some(Connector::Rustls(tls_client(&app.cert_pem()))),
+            Some(Connector::Rustls(tls)),
         )
         .await
         .expect("websocket connects");
