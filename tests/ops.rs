@@ -664,3 +664,28 @@ async fn sigterm_closes_with_1001_and_keeps_every_acknowledged_ticket() {
         assert!(stored.contains(id.as_str()), "acknowledged {id} was lost");
     }
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let app = spawn_with(Options {
+        args: vec!["--log-format".into(), "json".into()],
+        ..Options::default()
+    })
+    .await;
+    let resp = app
+        .http()
+        .get(format!("{}/api/stats?token=secret-value", app.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let line = app.wait_for_log(0, &id).await;
+    let entry: Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(entry["span"]["id"], id.as_str());
+    assert_eq!(entry["route"], "/api/stats");
+    assert_eq!(entry["status"], 200);
+    assert!(
+        !app.log_text().contains("secret-value"),
+        "query strings are not logged"
+    );
+}

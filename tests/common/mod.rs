@@ -66,7 +66,7 @@ impl TestApp {
             .rev()
             .find_map(|line| line.split("metrics on http://").nth(1))
             .expect("the server logs its metrics address");
-        let addr = line.split_whitespace().next().unwrap().trim_matches('"');
+        let addr = line.split(['"', ' ']).next().unwrap();
         addr.parse().unwrap()
     }
 
@@ -261,7 +261,8 @@ pub fn start(
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
                 if let Some(rest) = line.split("listening on https://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap().trim_matches('"');
+                    // Text or JSON logs: the address ends at a space or a quote.
+                    let addr = rest.split(['"', ' ']).next().unwrap();
                     return Ok((child, addr.parse().unwrap()));
                 }
                 seen.push(line);
