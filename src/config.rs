@@ -134,6 +134,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
 /// Rate limits, connection caps, sizes and timeouts. Rates are `COUNT/UNIT`
@@ -278,26 +281,43 @@ pub struct AuthArgs {
     pub session_ttl: Duration,
 }
 
-/// Parses `90`, `90s`, `15m` or `1h`.
+/// Operations: metrics and shutdown.
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    /// Address of the plain-HTTP listener for `/metrics`, `/healthz` and
+    /// `/readyz` (keep it on loopback or a private network). Port 0 picks a
+    /// free port; the log says `metrics on http://ADDR`.
+    #[arg(long, env = "TICKETD_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+
+    /// How long SIGTERM or SIGINT may take: closing WebSocket clients,
+    /// finishing requests and queued commits. A number of seconds, or with a
+    /// unit: `500ms`, `10s`, `1m`.
+    #[arg(long, env = "TICKETD_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// Parses a duration: `90` (seconds), `500ms`, `90s`, `15m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{text:?}: unit must be s, m or h")),
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 90s, 15m or 1h"))?;
+    let duration = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        other => return Err(format!("unknown unit {other:?}; use ms, s, m or h")),
     };
-    if secs == 0 {
+    if duration.is_zero() {
         return Err("the duration must be positive".into());
     }
-    Ok(Duration::from_secs(secs))
+    Ok(duration)
 }
 
 /// WebSocket session settings.
@@ -358,8 +378,23 @@ mod tests {
             Command::Serve(args) => {
                 assert_eq!(args.listen.to_string(), "127.0.0.1:8443");
                 assert_eq!(args.data_dir, PathBuf::from("./data"));
+                assert_eq!(args.ops.metrics_listen.to_string(), "127.0.0.1:9464");
+                assert_eq!(args.ops.shutdown_timeout, Duration::from_secs(10));
             }
             other => panic!("expected serve, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

@@ -82,6 +82,20 @@ struct Envelope<'a, D: Serialize> {
 }
 
 impl Event<'_> {
+    /// Every event name, for metrics.
+    pub const NAMES: [&'static str; 10] = [
+        "initial_tickets",
+        "new_ticket",
+        "ticket_submitted",
+        "ticket_updated",
+        "ticket_resolved",
+        "ticket_deleted",
+        "all_tickets_cleared",
+        "stats_update",
+        "admin_success",
+        "error",
+    ];
+
     /// The event's name on the wire.
     pub fn name(&self) -> &'static str {
         match self {
@@ -246,6 +260,24 @@ mod tests {
             f.as_str(),
             r#"{"event":"error","data":{"code":"bad_frame","message":"m"}}"#
         );
+    }
+
+    #[test]
+    fn names_lists_every_event() {
+        let ticket_free = [
+            Event::AllTicketsCleared { count: 0 },
+            Event::AdminSuccess {
+                message: "",
+                action: "",
+            },
+            Event::Error {
+                code: "",
+                message: "",
+            },
+        ];
+        for event in ticket_free {
+            assert!(Event::NAMES.contains(&event.name()));
+        }
     }
 
     #[test]

@@ -22,12 +22,15 @@
 //! - [`limits`]: rate limits (governor, keyed per client address), connection caps, who the client is.
 //! - [`origin`]: the server's own web origins (WebSocket `Origin` check, HTTP redirect target).
 //! - [`state`]: what handlers share (`AppState`).
-//! - [`http`]: axum routes: the JSON API, health, the embedded browser app; the
-//!   protective layers (security headers, rate limit, body limit, timeout, panics).
+//! - [`metrics`]: every Prometheus metric, with small record helpers.
+//! - [`http`]: axum routes: the JSON API, health, `/metrics`, the request-id
+//!   and metrics layer, the embedded browser app; the protective layers
+//!   (security headers, rate limit, body limit, timeout, panics).
 //! - [`ws`]: the `/ws` transport: frames, the per-client session loop.
-//! - [`server`]: TLS, listener, signals, graceful shutdown, wiring.
+//! - [`server`]: TLS and its SIGHUP reload, the listeners, signals, the
+//!   systemd notify protocol, graceful shutdown, wiring.
 //! - [`cli`]: the offline subcommands (`triage`, `triage-eval`, `hash-password`).
-//! - [`telemetry`]: logging set-up.
+//! - [`telemetry`]: logging set-up and request ids.
 //!
 //! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`,
 //! `auth`, `audit`) and the policy modules (`limits`, `origin`) never import a
@@ -40,6 +43,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod origin;
 pub mod protocol;
 pub mod server;

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
 use crate::config::WsArgs;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::origin::Origins;
 use crate::service::Service;
 
@@ -22,6 +24,11 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The origins whose pages may open the WebSocket.
     pub origins: Arc<Origins>,
+    /// Every metric; handlers and sessions record through its helpers.
+    pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: sessions send close 1001 and end.
     pub shutdown: CancellationToken,
+    /// Open WebSocket sessions: shutdown waits for them to finish their
+    /// close before stopping the store.
+    pub sessions: TaskTracker,
 }

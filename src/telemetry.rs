@@ -1,5 +1,12 @@
 //! Logging: readable text on a terminal, JSON for journald and collectors.
 //! `RUST_LOG` (or `TICKETD_LOG`) picks the levels; the default is `info`.
+//!
+//! Each HTTP request and WebSocket session logs inside a span carrying a
+//! [`RequestId`], so its lines can be picked out of the stream. Nothing
+//! logs a header, a request body or a token.
+
+use std::fmt;
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,9 +18,34 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// The id of one HTTP request (and of the WebSocket session it upgrades
+/// to): 64 random bits, shown as 16 hex digits and sent back as
+/// `x-request-id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    pub fn new() -> RequestId {
+        RequestId(rand::random())
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId::new()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
 }

@@ -90,6 +90,9 @@ async fn tickets_survive_a_restart() {
         vec![id.as_str(), http_ticket["request_id"].as_str().unwrap()]
     );
     // The snapshot file keeps the original format: an object keyed by id.
+    // (Start-up folds the journals into it in the background; a clean stop
+    // waits for that.)
+    assert!(app.stop().success());
     let store: Value = serde_json::from_slice(&std::fs::read(app.store_path()).unwrap()).unwrap();
     assert!(
         store.get(&id).is_some(),

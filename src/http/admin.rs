@@ -39,6 +39,7 @@ async fn run(
         .service
         .admin(&admin.0.name, action, Some(client))
         .await?;
+    state.metrics.admin_action(done.action);
     Ok(Json(json!({
         "message": done.message,
         "action": done.action,

@@ -76,10 +76,10 @@ async fn login(
     ClientIp(client): ClientIp,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Response> {
-    state
-        .limits
-        .check_login(client)
-        .map_err(|retry| ApiError::from(retry).into_response())?;
+    state.limits.check_login(client).map_err(|retry| {
+        state.metrics.login("rate_limited");
+        ApiError::from(retry).into_response()
+    })?;
     let [username, password] = take_strings(
         json_body(&body).map_err(IntoResponse::into_response)?,
         ["username", "password"],
@@ -94,7 +94,11 @@ async fn login(
             Some(client),
         )
         .await
-        .map_err(|e| Unauthorized(e.to_string()).into_response())?;
+        .map_err(|e| {
+            state.metrics.login("failure");
+            Unauthorized(e.to_string()).into_response()
+        })?;
+    state.metrics.login("success");
     Ok(Json(json!({
         "token": issued.token,
         "token_type": "Bearer",

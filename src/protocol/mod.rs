@@ -103,6 +103,9 @@ impl Reply {
 }
 
 impl ClientEvent {
+    /// Every client event name, for metrics.
+    pub const NAMES: [&'static str; 3] = ["submit_ticket", "get_stats", "admin_command"];
+
     /// Parses an event name and its data.
     pub fn parse(event: &str, data: Value) -> Result<ClientEvent, ProtocolError> {
         match event {

@@ -1,9 +1,15 @@
-//! Wiring: TLS, the listener, the router, signals and graceful shutdown.
+//! Wiring: TLS, the listeners, the router, signals, systemd and graceful
+//! shutdown.
 //!
 //! [`run`] takes an already-bound listener, so tests (and `main`) bind port
-//! 0 and learn the address before serving.
+//! 0 and learn the address before serving. It also binds the plain-HTTP
+//! metrics listener (`--metrics-listen`), reloads the certificate on SIGHUP,
+//! and speaks the systemd notify protocol (`systemd.rs`): `READY=1` once the
+//! store is loaded and both listeners are bound, `WATCHDOG=1` while the
+//! store writer and the runtime answer, `STOPPING=1` at shutdown.
 
 mod first_bytes;
+pub mod systemd;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -15,7 +21,9 @@ use axum::Router;
 use axum_server::accept::{TcpConfigAcceptor, TcpSocketConfig};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
+use tokio::signal::unix::{SignalKind, signal as unix_signal};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use self::first_bytes::FirstBytesAcceptor;
 use crate::audit::AuditLog;
@@ -23,8 +31,9 @@ use crate::auth::{AdminSetup, Auth, AuthConfig};
 use crate::config::{LimitArgs, ServeArgs};
 use crate::http::layers::{Hardening, harden};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::origin::Origins;
-use crate::service::{Service, ServiceConfig};
+use crate::service::{CommitObserver, Service, ServiceConfig};
 use crate::state::AppState;
 use crate::store::StoreConfig;
 use crate::triage::Analyzer;
@@ -42,8 +51,10 @@ pub fn load_analyzer(path: Option<&std::path::Path>) -> anyhow::Result<Analyzer>
     }
 }
 
-/// Serves until `shutdown` resolves, then drains: WebSocket clients get close
-/// 1001, queued commits finish, and the function returns.
+/// Serves until `shutdown` resolves, then drains within
+/// `--shutdown-timeout`: WebSocket clients get close 1001, requests in
+/// flight and queued commits finish, and the function returns (an error if
+/// the drain overran the timeout).
 pub async fn run(
     args: ServeArgs,
     listener: std::net::TcpListener,
@@ -51,6 +62,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let addr = listener.local_addr()?;
+    // Before anything slow: SIGHUP's default action would end the process.
+    let hangup = unix_signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let notifier = Arc::new(systemd::Notifier::from_env());
+    let metrics = Arc::new(Metrics::new());
 
     let (files, generated) = tls::resolve(
         args.tls_cert.as_deref(),
@@ -65,6 +80,7 @@ pub async fn run(
         generated,
         "TLS certificate loaded"
     );
+    metrics.tls_certificate(loaded.not_after);
     let rustls = RustlsConfig::from_config(loaded.config);
 
     let analyzer = Arc::new(load_analyzer(args.triage_config.as_deref())?);
@@ -74,6 +90,7 @@ pub async fn run(
         Arc::new(AuditLog::open(&args.data_dir).with_context(|| {
             format!("cannot open the audit log in {}", args.data_dir.display())
         })?);
+    let observer: Arc<dyn CommitObserver> = metrics.clone();
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
     let service = Service::start(
@@ -84,7 +101,7 @@ pub async fn run(
         },
         analyzer,
         audit.clone(),
-        None,
+        Some(observer),
     )?;
     let auth = Arc::new(load_auth(&args, addr, audit)?);
     tracing::info!(
@@ -108,12 +125,14 @@ pub async fn run(
         ws: Arc::new(args.ws.clone()),
         limits: limits.clone(),
         origins: origins.clone(),
+        metrics: metrics.clone(),
         shutdown: stop.clone(),
+        sessions: TaskTracker::new(),
     };
     let app: Router = Router::new()
         .merge(crate::http::routes())
         .merge(crate::ws::routes())
-        .with_state(state);
+        .with_state(state.clone());
     let app = harden(
         app,
         &Hardening {
@@ -121,6 +140,28 @@ pub async fn run(
             max_body_bytes: args.limits.max_body_bytes,
             request_timeout: args.limits.request_timeout(),
         },
+    )
+    // Outermost: every answer, refusals included, gets a request id and is
+    // counted.
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::http::observe,
+    ));
+
+    // The metrics listener: plain HTTP, its own router, no request metrics
+    // (a scrape should not count itself). It stops last.
+    let metrics_listener = tokio::net::TcpListener::bind(args.ops.metrics_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for metrics", args.ops.metrics_listen))?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let metrics_stop = CancellationToken::new();
+    let metrics_server = tokio::spawn(
+        axum::serve(
+            metrics_listener,
+            crate::http::ops_routes().with_state(state.clone()),
+        )
+        .with_graceful_shutdown(metrics_stop.clone().cancelled_owned())
+        .into_future(),
     );
 
     let handle = axum_server::Handle::new();
@@ -129,7 +170,7 @@ pub async fn run(
         None => None,
     };
     let acceptor = FirstBytesAcceptor::new(
-        RustlsAcceptor::new(rustls)
+        RustlsAcceptor::new(rustls.clone())
             .handshake_timeout(args.limits.tls_handshake_timeout())
             .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
         args.limits.header_read_timeout(),
@@ -141,23 +182,68 @@ pub async fn run(
     connection_timeouts(server.http_builder(), &args.limits);
     let server = server.serve(app.into_make_service_with_connect_info::<SocketAddr>());
 
+    tracing::info!("metrics on http://{metrics_addr}");
     tracing::info!("listening on https://{addr}");
     let serving = tokio::spawn(server);
+    let reloader = tokio::spawn(reload_on_hangup(hangup, files, rustls, metrics.clone()));
+    notifier.notify(&format!(
+        "READY=1\nSTATUS=serving {} tickets on {addr}",
+        service.store().len()
+    ));
+    let watchdog = systemd::watchdog_interval()
+        .filter(|_| notifier.is_enabled())
+        .map(|interval| {
+            tracing::info!(
+                interval_ms = interval.as_millis() as u64,
+                "systemd watchdog on"
+            );
+            let notifier = notifier.clone();
+            let service = service.clone();
+            tokio::spawn(async move {
+                let check = || answers(&service, interval / 2);
+                systemd::watchdog(&notifier, interval, check).await
+            })
+        });
+
     shutdown.await;
-    tracing::info!("shutting down: closing connections and finishing commits");
+    let timeout = args.ops.shutdown_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    notifier.notify("STOPPING=1\nSTATUS=shutting down");
+    tracing::info!(
+        timeout_ms = timeout.as_millis() as u64,
+        "shutting down: closing connections and finishing commits"
+    );
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    reloader.abort();
     stop.cancel();
-    handle.graceful_shutdown(Some(Duration::from_secs(10)));
-    match serving.await {
-        Ok(result) => result.context("server error")?,
-        Err(e) => tracing::error!(error = %e, "server task failed"),
-    }
-    if let Some(redirecting) = redirecting {
-        match redirecting.await {
-            Ok(result) => result.context("redirect listener error")?,
-            Err(e) => tracing::error!(error = %e, "redirect listener task failed"),
+    handle.graceful_shutdown(Some(timeout));
+    state.sessions.close();
+    let drain = async {
+        match serving.await {
+            Ok(result) => result.context("server error")?,
+            Err(e) => tracing::error!(error = %e, "server task failed"),
         }
+        if let Some(redirecting) = redirecting {
+            match redirecting.await {
+                Ok(result) => result.context("redirect listener error")?,
+                Err(e) => tracing::error!(error = %e, "redirect listener task failed"),
+            }
+        }
+        state.sessions.wait().await;
+        service.shutdown().await;
+        anyhow::Ok(())
+    };
+    let drained = tokio::time::timeout_at(deadline, drain).await;
+    metrics_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), metrics_server).await;
+    match drained {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!(
+            "shutdown overran --shutdown-timeout ({timeout:?}); exiting with work unfinished (nothing unacknowledged was promised)"
+        ),
     }
-    service.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -239,13 +325,58 @@ fn redirect(
     Ok(tokio::spawn(server.serve(app.into_make_service())))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// Whether the store writer and the runtime both answer within `within`.
+async fn answers(service: &Service, within: Duration) -> bool {
+    let writer = service.store().ping(within).await;
+    // A task spawned now must get scheduled: the runtime is not starved.
+    let runtime = matches!(
+        tokio::time::timeout(within, tokio::spawn(async {})).await,
+        Ok(Ok(()))
+    );
+    writer && runtime
+}
+
+/// On each SIGHUP, rereads the certificate and key. New handshakes get the
+/// new pair; open connections keep theirs. A pair that cannot be read or
+/// does not match is refused, the old one stays, and the log says why.
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    files: tls::CertFiles,
+    rustls: RustlsConfig,
+    metrics: Arc<Metrics>,
+) {
+    while hangup.recv().await.is_some() {
+        let read = files.clone();
+        let loaded = tokio::task::spawn_blocking(move || tls::load(&read)).await;
+        match loaded {
+            Ok(Ok(loaded)) => {
+                rustls.reload_from_config(loaded.config);
+                metrics.tls_certificate(loaded.not_after);
+                metrics.tls_reload(true);
+                tracing::info!(sha256 = %loaded.fingerprint, "TLS certificate reloaded");
+            }
+            Ok(Err(e)) => {
+                metrics.tls_reload(false);
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "TLS certificate reload failed; still serving the previous certificate"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "TLS certificate reload task failed"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM that arrives
+/// right after `READY=1` must start a clean shutdown, not kill the process.
+pub fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut term = unix_signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = unix_signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

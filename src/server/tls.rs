@@ -85,6 +85,9 @@ pub struct Loaded {
     pub config: Arc<ServerConfig>,
     /// SHA-256 of the leaf certificate, colon-separated hex.
     pub fingerprint: String,
+    /// The leaf certificate's notAfter, in Unix seconds (None if it could
+    /// not be read; rustls still validated the chain's shape).
+    pub not_after: Option<i64>,
 }
 
 /// Reads the PEM files and builds the rustls configuration (ring provider,
@@ -105,6 +108,9 @@ pub fn load(files: &CertFiles) -> anyhow::Result<Loaded> {
         .flatten()
         .with_context(|| format!("{} holds no PEM private key", files.key.display()))?;
     let fingerprint = fingerprint(&certs[0]);
+    let not_after = x509_parser::parse_x509_certificate(certs[0].as_ref())
+        .ok()
+        .map(|(_, cert)| cert.validity().not_after.timestamp());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -122,6 +128,7 @@ pub fn load(files: &CertFiles) -> anyhow::Result<Loaded> {
     Ok(Loaded {
         config: Arc::new(config),
         fingerprint,
+        not_after,
     })
 }
 
@@ -133,4 +140,32 @@ fn fingerprint(cert: &CertificateDer<'_>) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_expiry_and_refuses_a_mismatched_pair() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let files = CertFiles {
+            cert: dir.path().join("c.pem"),
+            key: dir.path().join("k.pem"),
+        };
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 1, 2);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        fs::write(&files.cert, cert.pem()).unwrap();
+        fs::write(&files.key, key.serialize_pem()).unwrap();
+        let loaded = load(&files).unwrap();
+        assert_eq!(loaded.not_after, Some(1_925_078_400));
+
+        let other = rcgen::KeyPair::generate().unwrap();
+        fs::write(&files.key, other.serialize_pem()).unwrap();
+        let error = load(&files).err().unwrap().to_string();
+        assert!(error.contains("does not match"), "{error}");
+    }
 }

@@ -164,6 +164,8 @@ struct Shared {
     writable: AtomicBool,
     /// Bytes in the snapshot plus journals, for the size metric.
     disk_bytes: AtomicU64,
+    /// Journal writes that failed, for the failure metric.
+    commit_failures: AtomicU64,
 }
 
 enum Request {
@@ -199,6 +201,7 @@ impl Store {
             version: AtomicU64::new(1),
             writable: AtomicBool::new(true),
             disk_bytes: AtomicU64::new(recovered.disk_bytes),
+            commit_failures: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel(config.queue);
         let closed = Arc::new(tokio::sync::Notify::new());
@@ -296,6 +299,12 @@ impl Store {
     /// Bytes on disk (snapshot and journals).
     pub fn disk_bytes(&self) -> u64 {
         self.shared.disk_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Journal writes that failed since start (the first turns the store
+    /// read-only).
+    pub fn commit_failures(&self) -> u64 {
+        self.shared.commit_failures.load(Ordering::Relaxed)
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -328,6 +328,7 @@ fn commit(
         // Never retried: after a failed fsync the kernel may have dropped
         // the dirty pages, and a retry could "succeed" without the data.
         shared.writable.store(false, Ordering::Release);
+        shared.commit_failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
             error = %e,
             journal = %files::journal_path(&writer.dir(), writer.generation).display(),

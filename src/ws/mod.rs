@@ -21,19 +21,23 @@ use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use tracing::Instrument;
 
 use crate::limits::{CapExceeded, RetryAfter, Scope};
 use crate::protocol::error_body;
 use crate::service::ErrorCode;
 use crate::state::AppState;
+use crate::telemetry::RequestId;
 
 /// The WebSocket route.
 pub fn routes() -> Router<AppState> {
     let initial = Arc::new(session::InitialCache::default());
     Router::new().route(
         "/ws",
-        any(move |state, peer, headers, ws| upgrade(state, peer, headers, ws, initial.clone())),
+        any(move |state, peer, headers, id, ws| {
+            upgrade(state, peer, headers, id, ws, initial.clone())
+        }),
     )
 }
 
@@ -41,6 +45,7 @@ async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    id: Option<Extension<RequestId>>,
     ws: WebSocketUpgrade,
     initial: Arc<session::InitialCache>,
 ) -> Response {
@@ -94,6 +99,11 @@ async fn upgrade(
             };
         }
     };
+    // The session logs under the id of the request that opened it.
+    let id = id.map_or_else(RequestId::new, |Extension(id)| id);
+    let span = tracing::info_span!(parent: None, "ws", %id, %peer);
+    // Held for the session's life: shutdown waits for it.
+    let tracked = state.sessions.token();
     let max = state.ws.max_message_bytes;
     ws
         // Small buffers: most of an idle client's memory is these.
@@ -107,7 +117,13 @@ async fn upgrade(
         .on_failed_upgrade(move |error| {
             tracing::warn!(%peer, %error, "websocket upgrade failed");
         })
-        .on_upgrade(move |socket| session::run(socket, state, peer, client, slot, initial))
+        .on_upgrade(move |socket| {
+            async move {
+                session::run(socket, state, peer, client, slot, initial).await;
+                drop(tracked);
+            }
+            .instrument(span)
+        })
 }
 
 /// An upgrade refused with the one JSON error shape (and `Retry-After`).

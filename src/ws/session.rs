@@ -23,7 +23,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::envelope;
 use crate::events::{Event, Frame};
 use crate::limits::{ConnectionGuard, RetryAfter, Scope};
-use crate::protocol::{self, Caller, ClientEvent, ProtocolError};
+use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 
@@ -79,6 +79,8 @@ pub async fn run(
     let (snapshot_version, initial_text) = initial.get(&state);
     let caller = Caller { addr: client };
     let mut refused_in_a_row = 0u32;
+    let metrics = state.metrics.clone();
+    let _counted = metrics.ws_client_connected();
     tracing::debug!(%peer, "websocket client connected");
 
     let send_timeout = settings.send_timeout();
@@ -86,6 +88,7 @@ pub async fn run(
         if let Err(end) = send(&mut socket, Message::Text(initial_text), send_timeout).await {
             break 'session end;
         }
+        metrics.ws_sent("initial_tickets");
         let mut ping = tokio::time::interval_at(
             Instant::now() + settings.ping_interval(),
             settings.ping_interval(),
@@ -116,16 +119,19 @@ pub async fn run(
                         Message::Close(_) => break 'session End::ClientClosed,
                         Message::Ping(_) | Message::Pong(_) => continue,
                     };
-                    let reply = match admit(&state, client, incoming.as_ref()) {
+                    let (reply, reply_event) = match admit(&state, client, incoming.as_ref()) {
                         Ok(()) => {
                             refused_in_a_row = 0;
                             match incoming {
                                 Some(incoming) => handle(&state, &caller, incoming).await,
-                                None => ProtocolError::new(
-                                    ErrorCode::BadFrame,
-                                    "binary frames are not part of the protocol; send JSON text",
-                                )
-                                .encode(None),
+                                None => {
+                                    metrics.ws_received(INVALID, Err(ErrorCode::BadFrame));
+                                    let error = ProtocolError::new(
+                                        ErrorCode::BadFrame,
+                                        "binary frames are not part of the protocol; send JSON text",
+                                    );
+                                    (error.encode(None), "error")
+                                }
                             }
                         }
                         Err(refusal) => {
@@ -135,13 +141,19 @@ pub async fn run(
                                 close(&mut socket, close_code::POLICY, "rate limit exceeded").await;
                                 break 'session End::RateLimited;
                             }
+                            let name = match incoming.as_ref().map(|i| &i.event) {
+                                Some(Ok(event)) => event.name(),
+                                _ => INVALID,
+                            };
+                            metrics.ws_received(name, Err(ErrorCode::RateLimited));
                             let reference = incoming.as_ref().and_then(|i| i.reference.as_deref());
-                            rate_limited(refusal, reference)
+                            (rate_limited(refusal, reference), "error")
                         }
                     };
                     if let Err(end) = send(&mut socket, Message::Text(to_text(&reply)), send_timeout).await {
                         break 'session end;
                     }
+                    metrics.ws_sent(reply_event);
                 }
                 published = events.recv() => {
                     match published {
@@ -149,6 +161,7 @@ pub async fn run(
                             if let Err(end) = send(&mut socket, Message::Text(to_text(&p.frame)), send_timeout).await {
                                 break 'session end;
                             }
+                            metrics.ws_sent(p.event);
                         }
                         Ok(_) => {}
                         Err(RecvError::Lagged(missed)) => {
@@ -177,9 +190,16 @@ pub async fn run(
     let reason = match end {
         End::ClientClosed => "client closed",
         End::Shutdown => "shutdown",
-        End::Lagged => "too slow",
+        End::Lagged => {
+            metrics.ws_slow_disconnect("lagged");
+            "too slow"
+        }
         End::Idle => "idle timeout",
-        End::SendTimeout => "send timed out",
+        End::SendTimeout => {
+            metrics.ws_slow_disconnect("send_timeout");
+            tracing::warn!(%peer, "client stopped reading; disconnected");
+            "send timed out"
+        }
         End::RateLimited => "kept sending over the rate limit",
         End::Error(why) => why,
     };
@@ -223,16 +243,36 @@ fn rate_limited((scope, wait): (Scope, RetryAfter), reference: Option<&str>) -> 
     .encode(reference)
 }
 
-/// Runs one parsed text frame; returns the direct reply.
-async fn handle(state: &AppState, caller: &Caller, incoming: envelope::Incoming) -> Frame {
+/// The metrics label of a frame that did not parse into a client event.
+const INVALID: &str = "invalid";
+
+/// Runs one parsed text frame; returns the direct reply and its event name,
+/// and counts the message.
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    incoming: envelope::Incoming,
+) -> (Frame, &'static str) {
     let reference = incoming.reference.as_deref();
-    let result = match incoming.event {
-        Ok(event) => protocol::dispatch(&state.service, &state.auth, caller, event).await,
-        Err(e) => Err(e),
+    let (name, result) = match incoming.event {
+        Ok(event) => (
+            event.name(),
+            protocol::dispatch(&state.service, &state.auth, caller, event).await,
+        ),
+        Err(e) => (INVALID, Err(e)),
     };
+    state
+        .metrics
+        .ws_received(name, result.as_ref().map(|_| ()).map_err(|e| e.code));
+    if let Ok(Reply::AdminSuccess { action, .. }) = &result {
+        state.metrics.admin_action(action);
+    }
     match result {
-        Ok(reply) => reply.event().encode(reference),
-        Err(e) => e.encode(reference),
+        Ok(reply) => {
+            let event = reply.event();
+            (event.encode(reference), event.name())
+        }
+        Err(e) => (e.encode(reference), "error"),
     }
 }
 

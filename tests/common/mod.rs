@@ -57,6 +57,55 @@ impl TestApp {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The metrics listener's address, from the log line `metrics on
+    /// http://ADDR` of the latest start.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let log = self.log.lock().unwrap();
+        let line = log
+            .iter()
+            .rev()
+            .find_map(|line| line.split("metrics on http://").nth(1))
+            .expect("the server logs its metrics address");
+        let addr = line.split(['"', ' ']).next().unwrap();
+        addr.parse().unwrap()
+    }
+
+    /// One scrape of `/metrics`.
+    pub async fn scrape(&self) -> String {
+        let url = format!("http://{}/metrics", self.metrics_addr());
+        let resp = reqwest::get(url).await.expect("metrics answer");
+        assert_eq!(resp.status(), 200);
+        resp.text().await.unwrap()
+    }
+
+    /// Waits until a log line contains `needle` (after `skip` lines).
+    pub async fn wait_for_log(&self, skip: usize, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .skip(skip)
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many lines the server has logged so far.
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
     /// An HTTPS client that trusts the generated certificate.
     pub fn http(&self) -> reqwest::Client {
         let cert = reqwest::Certificate::from_pem(&self.cert_pem()).unwrap();
@@ -97,6 +146,13 @@ impl TestApp {
         let mut child = self.child.take().expect("running");
         signal(child.id(), "TERM");
         wait_timeout(&mut child, WAIT).expect("server exits after SIGTERM")
+    }
+
+    /// Waits for the server to exit on its own (after a signal sent with
+    /// [`signal`]).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_timeout(&mut child, WAIT).expect("server exits")
     }
 
     /// SIGKILLs the server.
@@ -177,7 +233,12 @@ pub fn start(
         .arg(root.join("certs"))
         .args(args)
         .env("TICKETD_LOG", "info")
+        // A free port for metrics, so tests run side by side (a flag in
+        // `args` still wins over the environment).
+        .env("TICKETD_METRICS_LISTEN", "127.0.0.1:0")
         .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -200,7 +261,8 @@ pub fn start(
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
                 if let Some(rest) = line.split("listening on https://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap().trim_matches('"');
+                    // Text or JSON logs: the address ends at a space or a quote.
+                    let addr = rest.split(['"', ' ']).next().unwrap();
                     return Ok((child, addr.parse().unwrap()));
                 }
                 seen.push(line);
@@ -280,12 +342,21 @@ pub struct WsClient {
 
 impl WsClient {
     pub async fn connect(app: &TestApp, path: &str) -> WsClient {
+        WsClient::connect_with(app, path, tls_client(&app.cert_pem())).await
+    }
+
+    /// Connects with a given TLS client configuration.
+    pub async fn connect_with(
+        app: &TestApp,
+        path: &str,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> WsClient {
         let url = format!("wss://{}{}", app.addr, path);
         let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
             url,
             None,
             true,
-            Some(Connector::Rustls(tls_client(&app.cert_pem()))),
+            Some(Connector::Rustls(tls)),
         )
         .await
         .expect("websocket connects");
@@ -495,4 +566,25 @@ pub async fn closed_within<S: tokio::io::AsyncRead + Unpin>(
             Ok(Ok(_)) => continue,
         }
     }
+}
+
+/// Flags that raise every rate limit out of the way, for tests about
+/// something else that send many requests from one address.
+pub fn generous_limits() -> Vec<String> {
+    [
+        "--http-rate",
+        "100000/s",
+        "--http-burst",
+        "100000",
+        "--submit-rate",
+        "100000/s",
+        "--submit-burst",
+        "100000",
+        "--ws-message-rate",
+        "100000/s",
+        "--ws-message-burst",
+        "100000",
+    ]
+    .map(String::from)
+    .to_vec()
 }

@@ -1,0 +1,62 @@
+//! Health and metrics: `/healthz`, `/readyz` (on both listeners) and
+//! `/metrics` (on the metrics listener only).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// Health on the public port.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// What the metrics listener serves.
+pub fn ops_routes() -> Router<AppState> {
+    routes().route("/metrics", get(metrics))
+}
+
+/// Answers while the process serves.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 while the store is loaded and writable and the server is not
+/// shutting down; 503 otherwise, with the reason.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    let store = state.service.store();
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if !store.is_writable() || !store.writer_alive() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store is read-only after a write failure\n",
+        )
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
+}
+
+/// The Prometheus text exposition; the store's gauges are read now.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let store = state.service.store();
+    state.metrics.observe_store(
+        &store.stats(),
+        store.disk_bytes(),
+        store.is_writable(),
+        store.commit_failures(),
+    );
+    state.metrics.observe_limits(&state.limits);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
