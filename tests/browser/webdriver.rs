@@ -4,6 +4,7 @@
 //! chromedriver on 127.0.0.1, so no TLS stack is involved.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
@@ -100,7 +101,7 @@ impl Browser {
             let required = std::env::var("TICKETD_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
             let message = "\n\
                 ==================================================================\n\
-                BROWSER TESTS SKIPPED: no Chromium and chromedriver found on PATH.\n\
+                BROWSER TESTS SKIPPED (tests/browser): no Chromium and chromedriver found on PATH.\n\
                 Install them (Debian/Ubuntu):\n\
                 \x20   sudo apt-get install chromium chromium-driver\n\
                 or point TICKETD_CHROMIUM and TICKETD_CHROMEDRIVER at them.\n\
@@ -109,7 +110,13 @@ impl Browser {
             if required {
                 panic!("{message}TICKETD_REQUIRE_BROWSER=1 and no browser: failing {name}");
             }
-            eprintln!("{message}skipping {name}");
+            // Straight to stderr, past the test harness's output capture, so
+            // a passing run still shows that nothing was tested; once per run.
+            static BANNER: std::sync::Once = std::sync::Once::new();
+            BANNER.call_once(|| {
+                let _ = std::io::stderr().write_all(message.as_bytes());
+            });
+            eprintln!("browser test skipped: {name}");
             return None;
         };
         let port = TcpListener::bind("127.0.0.1:0")
