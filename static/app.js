@@ -281,7 +281,9 @@ form.addEventListener("submit", async (e) => {
     if (li) restartAnimation(li, "flash");
   } catch (error) {
     const field = fieldOf(error.message);
-    if (field) {
+    if (error.code === "disconnected") {
+      setFormStatus("The connection dropped before the server confirmed the ticket. Check the list once reconnected before sending it again.", "error");
+    } else if (field) {
       showFieldError(field, error.message);
       form.elements[field].focus();
     } else {
@@ -313,6 +315,7 @@ function onSession(current, reason) {
     $("login-form").reset();
   }
   if (reason) {
+    $("admin").open = true;
     toast(reason, "warn");
     $("login-status").textContent = reason;
     $("login-status").className = "form-status warn";

@@ -457,6 +457,16 @@ async fn phone_width_has_no_horizontal_scroll() {
                 true,
                 "horizontal scroll at 375px as admin"
             );
+            // Some variety for the screenshots: a resolved ticket, other priorities.
+            let ids = listed_ids(&phone).await;
+            phone.find(&format!("{} button[data-action=toggle]", item(&ids[3]))).await.click().await;
+            for (id, priority) in [(&ids[1], "CRITICAL"), (&ids[2], "HIGH"), (&ids[0], "MEDIUM")] {
+                phone.find(&format!("{} select option[value={priority}]", item(id))).await.click().await;
+            }
+            phone
+                .wait_for("the changes", "document.querySelectorAll('.ticket.resolved, .ticket.prio-critical, .ticket.prio-high, .ticket.prio-medium').length === 4")
+                .await;
+            assert_eq!(phone.js(no_scroll).await, true);
             let dark_phone = View {
                 dark: true,
                 ..PHONE
@@ -494,6 +504,55 @@ async fn phone_width_has_no_horizontal_scroll() {
             desktop.save_full_screenshot(dark, "desktop-dark").await;
             assert_no_console_errors(&phone).await;
             assert_no_console_errors(&desktop).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn admin_session_survives_a_reload_and_ends_at_its_expiry() {
+    let Some(browser) = Browser::start("admin_session_expiry").await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        args: vec!["--session-ttl".into(), "6s".into()],
+        envs: vec![],
+    })
+    .await;
+    submit(&app, "Projector in room 2 flickers").await;
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            login(&page, &admin_password(&app)).await;
+            assert!(
+                page.find("#admin-expiry")
+                    .await
+                    .text()
+                    .await
+                    .starts_with("in ")
+            );
+            // A reload in the same tab keeps the session (sessionStorage).
+            page.goto(&format!("{}/", app.base_url())).await;
+            wait_live(&page).await;
+            page.wait_for(
+                "the restored session",
+                "!document.getElementById('admin-panel').hidden && document.querySelectorAll('.t-admin').length === 1",
+            )
+            .await;
+            // At the expiry the page signs out by itself and says why.
+            page.wait_for(
+                "the sign-out at expiry",
+                "!document.getElementById('login-form').hidden && document.querySelectorAll('.t-admin').length === 0",
+            )
+            .await;
+            assert!(
+                page.find("#login-status")
+                    .await
+                    .text()
+                    .await
+                    .contains("expired")
+            );
+            assert_eq!(page.js("sessionStorage.length").await, 0);
+            assert_no_console_errors(&page).await;
         })
         .await;
 }
