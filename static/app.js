@@ -322,7 +322,6 @@ function onSession(current, reason) {
   }
   if (adminView !== signedIn) {
     adminView = signedIn;
-    document.body.classList.toggle("is-admin", signedIn);
     for (const [id, li] of items) fillItem(li, tickets.get(id), adminView);
   }
 }
@@ -449,16 +448,19 @@ function toast(message, kind = "") {
   setTimeout(() => note.remove(), kind === "error" || kind === "warn" ? 8000 : 4000);
 }
 
-const CONNECTION_TEXT = { connecting: "Connecting…", connected: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
-
 function onConnectionState(state, detail) {
   const conn = $("conn");
   conn.className = `conn ${state}`;
   conn.dataset.state = state;
-  $("conn-text").textContent = state === "connected" || state === "connecting" ? CONNECTION_TEXT[state] : `${CONNECTION_TEXT[state]} ${detail}`;
-  conn.title = state === "connected" ? "Connected: changes appear as they happen" : detail;
+  const text = {
+    connecting: "Connecting…",
+    connected: "Live",
+    reconnecting: detail ? `Reconnecting ${detail}` : "Reconnecting…",
+    offline: detail ? `Offline · retry ${detail}` : "Offline · retrying…",
+  }[state];
+  $("conn-text").textContent = text;
+  conn.title = state === "connected" ? "Connected: changes appear as they happen" : text;
   $("conn-retry").hidden = state !== "offline";
-  document.body.classList.toggle("is-offline", state !== "connected");
 }
 
 const connection = new Connection({ onEvent: applyEvent, onState: onConnectionState });

@@ -13,7 +13,8 @@ export class Connection {
   /**
    * @param {object} handlers
    * @param {(event: string, data: any) => void} handlers.onEvent broadcasts and unsolicited frames
-   * @param {(state: string, detail: string) => void} handlers.onState "connecting" | "connected" | "reconnecting" | "offline"
+   * @param {(state: string, detail: string) => void} handlers.onState "connecting" | "connected" | "reconnecting" | "offline",
+   *   and when the next attempt is ("in 4 s") or ""
    */
   constructor({ onEvent, onState }) {
     this.onEvent = onEvent;
@@ -44,7 +45,7 @@ export class Connection {
 
   open() {
     this.timer = null;
-    this.onState(this.failures === 0 ? "connecting" : this.stateWhileDown(), "Connecting…");
+    this.onState(this.failures === 0 ? "connecting" : this.stateWhileDown(), "");
     const socket = new WebSocket(`wss://${location.host}/ws`);
     this.socket = socket;
     socket.addEventListener("message", (msg) => this.receive(msg.data));
@@ -66,7 +67,7 @@ export class Connection {
     this.failures += 1;
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     const seconds = Math.max(1, Math.round(delay / 1000));
-    this.onState(this.stateWhileDown(), `Reconnecting in ${seconds} s…`);
+    this.onState(this.stateWhileDown(), `in ${seconds} s`);
     this.timer = setTimeout(() => this.open(), delay);
   }
 
