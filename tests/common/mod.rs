@@ -178,6 +178,24 @@ impl TestApp {
         self.child = Some(child);
         self.addr = addr;
     }
+
+    /// Stops the server (if running) and starts it again on the same
+    /// directories and the same address, so clients can reconnect to it.
+    pub async fn restart_same_port(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let (child, addr) = start_on(
+            self.dir.path(),
+            &self.addr.to_string(),
+            &self.extra_args,
+            &self.envs,
+            self.log.clone(),
+        )
+        .expect("server restarts on the same port");
+        assert_eq!(addr, self.addr);
+        self.child = Some(child);
+    }
 }
 
 impl Drop for TestApp {
@@ -224,9 +242,20 @@ pub fn start(
     envs: &[(String, String)],
     log: Arc<Mutex<Vec<String>>>,
 ) -> Result<(Child, SocketAddr), String> {
+    start_on(root, "127.0.0.1:0", args, envs, log)
+}
+
+/// [`start`] listening on `listen` instead of a free port.
+pub fn start_on(
+    root: &Path,
+    listen: &str,
+    args: &[String],
+    envs: &[(String, String)],
+    log: Arc<Mutex<Vec<String>>>,
+) -> Result<(Child, SocketAddr), String> {
     let mut cmd = Command::new(binary());
     cmd.arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .arg("--data-dir")
         .arg(root.join("data"))
         .arg("--certs-dir")

@@ -1,0 +1,85 @@
+// The admin session: POST /api/auth/login gives a bearer token, kept only in
+// this tab's sessionStorage (gone when the tab closes; never localStorage or a
+// cookie). The token goes with every admin_command; the server checks it each
+// time. The session ends at its expiry, on sign-out, or when the server
+// refuses the token (for example after a restart with a new signing key).
+
+const KEY = "ticketd.admin";
+
+export class Session {
+  /** @param {(session: {admin: string, expiresAt: string} | null, reason?: string) => void} onChange */
+  constructor(onChange) {
+    this.onChange = onChange;
+    this.current = null;
+    this.timer = null;
+  }
+
+  get token() {
+    return this.current?.token ?? null;
+  }
+
+  /** Restores a session saved in this tab, if the server still accepts it. */
+  async restore() {
+    let saved;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(KEY) ?? "null");
+    } catch {
+      saved = null;
+    }
+    if (!saved?.token) return;
+    try {
+      const response = await fetch("/api/auth/session", { headers: { Authorization: `Bearer ${saved.token}` } });
+      if (!response.ok) {
+        this.end("Your admin session has ended. Sign in again.");
+        return;
+      }
+      const body = await response.json();
+      this.begin({ token: saved.token, admin: body.admin, expiresAt: body.expires_at });
+    } catch {
+      // The server is unreachable: keep the token; commands will tell.
+      this.begin(saved);
+    }
+  }
+
+  async login(username, password) {
+    const response = await fetch("/api/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username, password }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      if (response.status === 401) throw new Error("Wrong username or password.");
+      if (response.status === 429) throw new Error("Too many attempts. Wait a moment and try again.");
+      throw new Error(body?.error?.message ?? `Sign-in failed (HTTP ${response.status}).`);
+    }
+    this.begin({ token: body.token, admin: username, expiresAt: body.expires_at });
+  }
+
+  async logout() {
+    const token = this.token;
+    this.end();
+    if (!token) return;
+    // Best effort: the token is forgotten here whatever the server says.
+    await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
+  }
+
+  begin(session) {
+    this.current = session;
+    sessionStorage.setItem(KEY, JSON.stringify(session));
+    clearTimeout(this.timer);
+    const left = Date.parse(session.expiresAt) - Date.now();
+    // setTimeout holds at most ~24.8 days; sessions are far shorter.
+    this.timer = setTimeout(() => this.end("Your admin session expired. Sign in again."), Math.max(0, Math.min(left, 2 ** 31 - 1)));
+    this.onChange({ admin: session.admin, expiresAt: session.expiresAt });
+  }
+
+  /** Forgets the session; `reason` is shown to the user. */
+  end(reason) {
+    clearTimeout(this.timer);
+    sessionStorage.removeItem(KEY);
+    const had = this.current !== null;
+    this.current = null;
+    if (had || reason) this.onChange(null, reason);
+  }
+}

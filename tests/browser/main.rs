@@ -1,0 +1,558 @@
+//! The browser app in a real browser: headless Chromium, driven through
+//! chromedriver, against the real server. Without Chromium these tests say
+//! so and skip; with `TICKETD_REQUIRE_BROWSER=1` they fail instead.
+//!
+//! Chromium trusts the server's generated certificate by its public key
+//! (`--ignore-certificate-errors-spki-list`), not by ignoring every error.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod webdriver;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+use webdriver::{Browser, DESKTOP, PHONE, Page, View};
+
+/// The base64 SHA-256 of the server's public key, as Chromium's SPKI list wants it.
+fn spki(app: &TestApp) -> String {
+    let pem = std::fs::read_to_string(app.certs_dir().join("localhost-key.pem")).unwrap();
+    let key = rcgen::KeyPair::from_pem(&pem).unwrap();
+    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &spki);
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}
+
+/// Submits over HTTPS; returns the ticket's id.
+async fn submit(app: &TestApp, description: &str) -> String {
+    app.submit_http(description).await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn admin_password(app: &TestApp) -> String {
+    std::fs::read_to_string(app.data_dir().join("initial-admin-password"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Opens the board and waits until it is live.
+async fn open(browser: &Browser, app: &TestApp, view: View) -> Page {
+    let page = browser
+        .open(&format!("{}/", app.base_url()), &spki(app), view)
+        .await;
+    wait_live(&page).await;
+    page
+}
+
+async fn wait_live(page: &Page) {
+    page.wait_for(
+        "the connection indicator to say connected",
+        "document.getElementById('conn').dataset.state === 'connected'",
+    )
+    .await;
+}
+
+fn item(id: &str) -> String {
+    format!("#ticket-list li[data-id=\"{id}\"]")
+}
+
+/// Fills the form by typing and submits it; waits for the confirmation.
+async fn submit_in_page(page: &Page, description: &str, system: &str, requester: &str) {
+    page.find("#f-description")
+        .await
+        .type_text(description)
+        .await;
+    page.find("#f-system").await.type_text(system).await;
+    page.find("#f-requester").await.type_text(requester).await;
+    page.find("#submit-button").await.click().await;
+    page.wait_for(
+        "the form to confirm the submission",
+        "document.getElementById('form-status').textContent === 'Ticket submitted.'",
+    )
+    .await;
+}
+
+/// The ids of the tickets the page lists, in order (leaving items excluded).
+async fn listed_ids(page: &Page) -> Vec<String> {
+    let ids = page
+        .js("[...document.querySelectorAll('#ticket-list > li:not(.leaving)')].map(li => li.dataset.id)")
+        .await;
+    serde_json::from_value(ids).unwrap()
+}
+
+async fn description_of(page: &Page, id: &str) -> String {
+    page.eval(
+        "return document.querySelector(arguments[0] + ' .t-desc').textContent;",
+        json!([item(id)]),
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_string()
+}
+
+/// Fails on any console error (script errors, CSP violations, failed loads).
+async fn assert_no_console_errors(page: &Page) {
+    let entries = page.console().await;
+    let errors: Vec<&Value> = entries.iter().filter(|e| e["level"] == "SEVERE").collect();
+    assert!(
+        errors.is_empty(),
+        "console errors:\n{}",
+        errors
+            .iter()
+            .map(|e| e["message"].to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+async fn login(page: &Page, password: &str) {
+    page.find("#admin summary").await.click().await;
+    page.find("#l-username").await.type_text("admin").await;
+    page.find("#l-password").await.type_text(password).await;
+    page.find("#login-button").await.click().await;
+    page.wait_for(
+        "the admin panel after sign-in",
+        "!document.getElementById('admin-panel').hidden && document.getElementById('admin-name').textContent === 'admin'",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn page_loads_without_console_errors() {
+    let Some(browser) = Browser::start("page_loads_without_console_errors").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let id = submit(&app, "Outlook crashes for the whole sales team").await;
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            page.wait_for(
+                "the ticket",
+                &format!(
+                    "document.querySelector('{}')",
+                    item(&id).replace('\'', "\\'")
+                ),
+            )
+            .await;
+            page.wait_for(
+                "live stats",
+                "document.getElementById('s-total').textContent === '1'",
+            )
+            .await;
+            // The stylesheet applied and the explanation opens.
+            assert_eq!(
+                page.js("getComputedStyle(document.body).marginTop").await,
+                "0px"
+            );
+            page.find(&format!("{} .why summary", item(&id)))
+                .await
+                .click()
+                .await;
+            assert_eq!(
+                page.js(&format!(
+                    "document.querySelector('{} .why').open",
+                    item(&id).replace('\'', "\\'")
+                ))
+                .await,
+                true
+            );
+            assert!(
+                page.find(&format!("{} .why", item(&id)))
+                    .await
+                    .text()
+                    .await
+                    .contains("Impact")
+            );
+            assert_no_console_errors(&page).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn ticket_submitted_in_one_page_appears_in_another() {
+    let Some(browser) = Browser::start("ticket_submitted_in_one_page_appears_in_another").await
+    else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser
+        .run(async {
+            let one = open(&browser, &app, DESKTOP).await;
+            let two = open(&browser, &app, DESKTOP).await;
+
+            // Inline validation: nothing is sent while a field is empty.
+            one.find("#submit-button").await.click().await;
+            assert_eq!(
+                one.find("#f-description-error").await.text().await,
+                "Description is required."
+            );
+            assert_eq!(one.js("document.activeElement.id").await, "f-description");
+
+            submit_in_page(&one, "VPN is down for everyone working from home", "VPN", "Ana").await;
+            two.wait_for(
+                "the ticket in the second page",
+                "[...document.querySelectorAll('#ticket-list .t-desc')].some(d => d.textContent === 'VPN is down for everyone working from home')",
+            )
+            .await;
+            two.wait_for("stats in the second page", "document.getElementById('s-total').textContent === '1'")
+                .await;
+            assert_eq!(listed_ids(&one).await, listed_ids(&two).await);
+            // The form was emptied for the next ticket.
+            assert_eq!(one.js("document.getElementById('f-description').value").await, "");
+
+            // Newest first.
+            submit_in_page(&one, "Printer on floor 3 jams", "Printers", "Ben").await;
+            two.wait_for("two tickets", "document.querySelectorAll('#ticket-list > li').length === 2")
+                .await;
+            let ids = listed_ids(&two).await;
+            assert_eq!(description_of(&two, &ids[0]).await, "Printer on floor 3 jams");
+            assert_no_console_errors(&one).await;
+            assert_no_console_errors(&two).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn admin_resolves_a_ticket_and_the_other_page_shows_it_resolved() {
+    let Some(browser) = Browser::start("admin_resolves_a_ticket").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let id = submit(&app, "Scanner offline in the mail room").await;
+    let other = submit(&app, "Keyboard missing keys").await;
+    let sel = item(&id);
+    browser
+        .run(async {
+            let admin = open(&browser, &app, DESKTOP).await;
+            let viewer = open(&browser, &app, DESKTOP).await;
+            // No admin controls before signing in.
+            assert_eq!(admin.js("document.querySelectorAll('.t-admin').length").await, 0);
+            login(&admin, &admin_password(&app)).await;
+            admin
+                .wait_for("admin controls", "document.querySelectorAll('.t-admin').length === 2")
+                .await;
+            assert_eq!(viewer.js("document.querySelectorAll('.t-admin').length").await, 0);
+
+            admin.find(&format!("{sel} button[data-action=toggle]")).await.click().await;
+            let resolved = format!(
+                "(() => {{ const li = document.querySelector('{sel}'); return li && li.classList.contains('resolved') && parseFloat(getComputedStyle(li).opacity) < 0.9; }})()",
+                sel = sel.replace('\'', "\\'")
+            );
+            viewer.wait_for("the ticket resolved in the other page", &resolved).await;
+            viewer
+                .wait_for("resolved stats", "document.getElementById('s-resolved').textContent === '1'")
+                .await;
+            admin
+                .wait_for(
+                    "a Reopen button",
+                    &format!("document.querySelector('{} button[data-action=toggle]').textContent === 'Reopen'", sel.replace('\'', "\\'")),
+                )
+                .await;
+
+            // The priority selector.
+            admin.find(&format!("{sel} select option[value=CRITICAL]")).await.click().await;
+            viewer
+                .wait_for(
+                    "the new priority in the other page",
+                    &format!("document.querySelector('{} .badge').textContent === 'Critical'", sel.replace('\'', "\\'")),
+                )
+                .await;
+
+            // Delete with confirmation, then clear all with confirmation.
+            admin.find(&format!("{} button[data-action=delete]", item(&other))).await.click().await;
+            admin.wait_for("the confirmation", "document.getElementById('confirm').open").await;
+            admin.find("#confirm-ok").await.click().await;
+            viewer
+                .wait_for("the deleted ticket gone", "document.querySelectorAll('#ticket-list > li').length === 1")
+                .await;
+            admin.find("#clear-button").await.click().await;
+            admin.wait_for("the confirmation", "document.getElementById('confirm').open").await;
+            assert!(admin.find("#confirm-text").await.text().await.contains("1 ticket"));
+            admin.find("#confirm-ok").await.click().await;
+            viewer
+                .wait_for(
+                    "an empty board",
+                    "document.querySelectorAll('#ticket-list > li').length === 0 && !document.getElementById('empty').hidden",
+                )
+                .await;
+
+            // Sign out: the controls go, the form comes back.
+            admin.find("#logout-button").await.click().await;
+            admin
+                .wait_for("the sign-in form", "!document.getElementById('login-form').hidden")
+                .await;
+            assert_eq!(admin.js("sessionStorage.length").await, 0);
+            assert_no_console_errors(&admin).await;
+            assert_no_console_errors(&viewer).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn hostile_description_renders_as_text_and_runs_nothing() {
+    let Some(browser) = Browser::start("hostile_description_renders_as_text").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+    const SYSTEM: &str = "\"><svg onload=alert(2)>";
+    const REQUESTER: &str = "<script>alert(3)</script>";
+    browser
+        .run(async {
+            let one = open(&browser, &app, DESKTOP).await;
+            let two = open(&browser, &app, DESKTOP).await;
+            submit_in_page(&one, HOSTILE, SYSTEM, REQUESTER).await;
+            for page in [&one, &two] {
+                page.wait_for("the hostile ticket", "document.querySelectorAll('#ticket-list > li').length === 1")
+                    .await;
+                let id = listed_ids(page).await.remove(0);
+                assert_eq!(description_of(page, &id).await, HOSTILE);
+                let meta = page.find(&format!("{} .t-meta", item(&id))).await.text().await;
+                assert!(meta.contains(SYSTEM) && meta.contains(REQUESTER), "{meta}");
+                assert_eq!(
+                    page.js("document.querySelectorAll('#ticket-list img, #ticket-list svg, #ticket-list script').length")
+                        .await,
+                    0
+                );
+                // Give a stray handler time to fire, then check nothing did.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                assert_eq!(page.alert_text().await, None, "an alert opened");
+                assert_no_console_errors(page).await;
+            }
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn page_reconnects_and_resyncs_after_the_server_restarts() {
+    let Some(browser) = Browser::start("page_reconnects_and_resyncs").await else {
+        return;
+    };
+    let mut app = spawn_app().await;
+    let kept = submit(&app, "Kept across the restart").await;
+    let gone = submit(&app, "Deleted while the page was away").await;
+    let page = open(&browser, &app, DESKTOP).await;
+    browser
+        .run(async {
+            page.wait_for("two tickets", "document.querySelectorAll('#ticket-list > li').length === 2")
+                .await;
+            app.stop();
+            page.wait_for(
+                "the indicator to leave connected",
+                "['reconnecting', 'offline'].includes(document.getElementById('conn').dataset.state)",
+            )
+            .await;
+
+            app.restart_same_port().await;
+            // Changes the page can only learn from the resync (unless it is
+            // already back, when it hears them live: either way it must end
+            // with exactly these tickets).
+            let http = app.http();
+            let token: Value = http
+                .post(format!("{}/api/auth/login", app.base_url()))
+                .json(&json!({"username": "admin", "password": admin_password(&app)}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = token["token"].as_str().unwrap();
+            let deleted = http
+                .delete(format!("{}/api/tickets/{gone}", app.base_url()))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(deleted.status(), 200);
+            let added = submit(&app, "Submitted while the page was away").await;
+
+            page.wait_for_within(
+                "the page to reconnect",
+                "document.getElementById('conn').dataset.state === 'connected'",
+                Duration::from_secs(30),
+            )
+            .await;
+            page.wait_for(
+                "the resynced list",
+                &format!(
+                    "(() => {{ const ids = [...document.querySelectorAll('#ticket-list > li:not(.leaving)')].map(li => li.dataset.id); return ids.length === 2 && ids.includes('{kept}') && ids.includes('{added}'); }})()"
+                ),
+            )
+            .await;
+            let ids = listed_ids(&page).await;
+            assert_eq!(ids, vec![added.clone(), kept.clone()], "newest first, no duplicates");
+            assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+            page.wait_for("stats after the resync", "document.getElementById('s-total').textContent === '2'")
+                .await;
+            // And it is live again.
+            let live = submit(&app, "After the reconnect").await;
+            page.wait_for("a live ticket", &format!("document.querySelector('#ticket-list li[data-id=\"{live}\"]')"))
+                .await;
+            assert_eq!(listed_ids(&page).await.len(), 3);
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn phone_width_has_no_horizontal_scroll() {
+    let Some(browser) = Browser::start("phone_width_has_no_horizontal_scroll").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let long_word = "x".repeat(300);
+    app.submit_http(&format!("Unbroken text: {long_word}"))
+        .await;
+    app.submit_http("The whole finance department cannot log in to SAP since 9:00, payroll run is blocked today")
+        .await;
+    app.submit_http("Printer on floor 3 jams every morning\nand shows error E-204 on the panel")
+        .await;
+    let resp = app
+        .http()
+        .post(format!("{}/api/tickets", app.base_url()))
+        .json(&json!({"description": "Database replica lagging", "system": "y".repeat(100), "requester": "z".repeat(100)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let no_scroll = "document.documentElement.scrollWidth <= document.documentElement.clientWidth";
+    browser
+        .run(async {
+            let phone = open(&browser, &app, PHONE).await;
+            phone
+                .wait_for(
+                    "four tickets",
+                    "document.querySelectorAll('#ticket-list > li').length === 4",
+                )
+                .await;
+            assert_eq!(phone.js("window.innerWidth").await, 375);
+            phone
+                .js("document.querySelectorAll('.why').forEach(d => d.open = true)")
+                .await;
+            assert_eq!(
+                phone.js(no_scroll).await,
+                true,
+                "horizontal scroll at 375px"
+            );
+            phone.save_full_screenshot(PHONE, "phone-light").await;
+
+            login(&phone, &admin_password(&app)).await;
+            phone
+                .wait_for(
+                    "admin controls",
+                    "document.querySelectorAll('.t-admin').length === 4",
+                )
+                .await;
+            assert_eq!(
+                phone.js(no_scroll).await,
+                true,
+                "horizontal scroll at 375px as admin"
+            );
+            // Some variety for the screenshots: a resolved ticket, other priorities.
+            let ids = listed_ids(&phone).await;
+            phone.find(&format!("{} button[data-action=toggle]", item(&ids[3]))).await.click().await;
+            for (id, priority) in [(&ids[1], "CRITICAL"), (&ids[2], "HIGH"), (&ids[0], "MEDIUM")] {
+                phone.find(&format!("{} select option[value={priority}]", item(id))).await.click().await;
+            }
+            phone
+                .wait_for("the changes", "document.querySelectorAll('.ticket.resolved, .ticket.prio-critical, .ticket.prio-high, .ticket.prio-medium').length === 4")
+                .await;
+            assert_eq!(phone.js(no_scroll).await, true);
+            let dark_phone = View {
+                dark: true,
+                ..PHONE
+            };
+            phone.emulate(dark_phone).await;
+            assert_eq!(
+                phone
+                    .js("matchMedia('(prefers-color-scheme: dark)').matches")
+                    .await,
+                true
+            );
+            assert_eq!(phone.js(no_scroll).await, true);
+            phone
+                .save_full_screenshot(dark_phone, "phone-dark-admin")
+                .await;
+
+            let desktop = open(&browser, &app, DESKTOP).await;
+            desktop
+                .wait_for(
+                    "four tickets",
+                    "document.querySelectorAll('#ticket-list > li').length === 4",
+                )
+                .await;
+            desktop.save_full_screenshot(DESKTOP, "desktop-light").await;
+            let dark = View {
+                dark: true,
+                ..DESKTOP
+            };
+            desktop.emulate(dark).await;
+            desktop
+                .find("#ticket-list > li .why summary")
+                .await
+                .click()
+                .await;
+            desktop.save_full_screenshot(dark, "desktop-dark").await;
+            assert_no_console_errors(&phone).await;
+            assert_no_console_errors(&desktop).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn admin_session_survives_a_reload_and_ends_at_its_expiry() {
+    let Some(browser) = Browser::start("admin_session_expiry").await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        args: vec!["--session-ttl".into(), "6s".into()],
+        envs: vec![],
+    })
+    .await;
+    submit(&app, "Projector in room 2 flickers").await;
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            login(&page, &admin_password(&app)).await;
+            assert!(
+                page.find("#admin-expiry")
+                    .await
+                    .text()
+                    .await
+                    .starts_with("in ")
+            );
+            // A reload in the same tab keeps the session (sessionStorage).
+            page.goto(&format!("{}/", app.base_url())).await;
+            wait_live(&page).await;
+            page.wait_for(
+                "the restored session",
+                "!document.getElementById('admin-panel').hidden && document.querySelectorAll('.t-admin').length === 1",
+            )
+            .await;
+            // At the expiry the page signs out by itself and says why.
+            page.wait_for(
+                "the sign-out at expiry",
+                "!document.getElementById('login-form').hidden && document.querySelectorAll('.t-admin').length === 0",
+            )
+            .await;
+            assert!(
+                page.find("#login-status")
+                    .await
+                    .text()
+                    .await
+                    .contains("expired")
+            );
+            assert_eq!(page.js("sessionStorage.length").await, 0);
+            assert_no_console_errors(&page).await;
+        })
+        .await;
+}
