@@ -61,6 +61,9 @@ struct Ids {
     everywhere: u32,
     everyone: u32,
     everybody: u32,
+    modals: [u32; 5],
+    have: u32,
+    has: u32,
 }
 
 /// The compiled lexicon.
@@ -227,7 +230,38 @@ impl Lexicon {
                 }
             }
         }
+        for w in [
+            "team", "else", "one", "no", "every", "single", "anything", "your", "they", "of",
+            "us", "them", "everywhere", "everyone", "everybody", "can", "could", "would",
+            "will", "may", "have", "has",
+        ] {
+            for t in text::phrase_words(w) {
+                self.intern(&t);
+            }
+        }
+        // phrases without category weights inherit those of their words
+        let single: Vec<Option<[u8; 10]>> = (0..self.class.len())
+            .map(|id| {
+                self.phrase_index
+                    .get(&[id as u32][..])
+                    .map(|&pi| self.phrases[pi as usize].cat)
+            })
+            .collect();
+        for p in &mut self.phrases {
+            if p.words.len() > 1 && p.cat.iter().all(|&w| w == 0) {
+                for &w in p.words.iter() {
+                    if let Some(Some(c)) = single.get(w as usize) {
+                        for k in 0..10 {
+                            p.cat[k] = p.cat[k].saturating_add(c[k]);
+                        }
+                    }
+                }
+            }
+        }
         self.ids = Ids {
+            modals: ["can", "could", "would", "will", "may"].map(|w| self.id(w)),
+            have: self.id("have"),
+            has: self.id("has"),
             teams: self.id("team"),
             else_: self.id("else"),
             one: self.id("one"),
@@ -266,29 +300,36 @@ impl Lexicon {
         let ok = |id: u32| -> bool {
             id != AMBIGUOUS && id != NONE && self.first[id as usize] == first
         };
-        // extra letter in the text, or substitution/transposition
+        // the text is missing a letter ("evrything")
         if let Some(&id) = self.fuzzy.get(w)
-            && id != AMBIGUOUS
+            && ok(id)
         {
-            // w is a deletion of a lexicon word: the text is missing a letter
-            if ok(id) {
-                return id;
-            }
+            return id;
         }
+        let b = w.as_bytes();
         for k in 1..w.len() {
+            // the text has an extra letter ("printter")
             buf.clear();
             buf.push_str(&w[..k]);
             buf.push_str(&w[k + 1..]);
-            if let Some(&id) = self.vocab.get(buf.as_str())
-                && buf.len() >= 6
+            if buf.len() >= 6
+                && let Some(&id) = self.vocab.get(buf.as_str())
                 && ok(id)
             {
                 return id;
             }
-            if let Some(&id) = self.fuzzy.get(buf.as_str())
-                && ok(id)
-            {
-                return id;
+            // two letters swapped ("recieve")
+            if k + 1 < w.len() {
+                buf.clear();
+                buf.push_str(&w[..k]);
+                buf.push(b[k + 1] as char);
+                buf.push(b[k] as char);
+                buf.push_str(&w[k + 2..]);
+                if let Some(&id) = self.vocab.get(buf.as_str())
+                    && ok(id)
+                {
+                    return id;
+                }
             }
         }
         NONE
@@ -487,7 +528,7 @@ fn decide_scope(head: u32, n: Option<u32>, qual: u32) -> Option<Scope> {
     } else if h & (wc::POP | wc::SHARED) != 0 {
         Some(if small { Scope::GStrong } else { Scope::WStrong })
     } else if h & wc::DEVICE != 0 {
-        Some(if small { Scope::GStrong } else { Scope::WWeak })
+        if small { Some(Scope::GStrong) } else { None }
     } else {
         match n {
             Some(x) if (2..100).contains(&x) => Some(Scope::GStrong),
@@ -709,6 +750,18 @@ impl Lexicon {
             }
             None
         };
+        // ability negators ("nobody ... can"), covered or not, within the sentence
+        let ability_neg = |i: usize, back: usize, same_clause: bool| -> Option<usize> {
+            for k in (i.saturating_sub(back)..i).rev() {
+                if toks[k].sent != toks[i].sent || (same_clause && toks[k].clause != toks[i].clause) {
+                    return None;
+                }
+                if cls(k) & wc::ABILITY_NEG != 0 && !(toks[k].id == ids.no && cover[k] != NONE) {
+                    return Some(k);
+                }
+            }
+            None
+        };
         let impact_covered = |i: usize| -> bool {
             cover[i] != NONE && {
                 let p = &self.phrases[cover[i] as usize];
@@ -726,6 +779,14 @@ impl Lexicon {
                     break;
                 }
                 let c = cls(j);
+                if cover[j] != NONE
+                    && self.phrases[cover[j] as usize]
+                        .cues
+                        .iter()
+                        .any(|c| !c.is_impact() && !c.is_category())
+                {
+                    break;
+                }
                 if t.has(text::F_NUMBER) {
                     if j + 1 < n && cls(j + 1) & wc::TIMEUNIT != 0 {
                         break;
@@ -776,6 +837,10 @@ impl Lexicon {
                     }
                 }
                 let num = num.or(qnum);
+                if head == 0 && num.is_none() && j > i + 1 {
+                    // "all prescriptions from doctors": the quantifier is about a thing
+                    qual &= wc::ORG | wc::SITE | wc::GROUP | wc::DEPT;
+                }
                 if let Some(sc) = decide_scope(head, num, qual) {
                     ev.scope(sc, span(i, end.min(n - 1)));
                 }
@@ -860,9 +925,13 @@ impl Lexicon {
             if s.urg_skip[i] {
                 continue;
             }
+            // "Can all the printers ...?" / "Could someone ...": a request
+            if t.has(text::F_SENT_START) && ids.modals.contains(&t.id) {
+                ev.add(Concept::Request, span(i, (i + 1).min(n - 1)));
+            }
             // "nobody ... can", "can" as a workaround
             if c & wc::CAN != 0 && cover[i] == NONE {
-                if let Some(k) = neg_before(i, 5, wc::ABILITY_NEG) {
+                if let Some(k) = ability_neg(i, 5, true) {
                     ev.add(Concept::Outage, span(k, (i + 1).min(n - 1)));
                 } else if !t.has(text::F_CLAUSE_START)
                     && neg_before(i, 2, wc::PURPOSE).is_none()
@@ -877,7 +946,7 @@ impl Lexicon {
             // "nobody has received a single ...", "nothing ... anything"
             if (t.id == ids.single || t.id == ids.anything)
                 && cover[i] == NONE
-                && let Some(k) = neg_before(i, 6, wc::ABILITY_NEG)
+                && let Some(k) = ability_neg(i, 12, false)
             {
                 ev.add(Concept::Outage, span(k, i));
             }
@@ -887,8 +956,9 @@ impl Lexicon {
                 && toks[i + 1].has(text::F_ING)
                 && cls(i + 1) & wc::COPING == 0
             {
-                let subj = (i.saturating_sub(3)..i)
-                    .any(|k| cls(k) & (wc::ISING | wc::WE | wc::POP) != 0 || toks[k].id == ids.they);
+                let is_subj = |k: usize| cls(k) & (wc::ISING | wc::WE | wc::POP) != 0 || toks[k].id == ids.they;
+                let subj = (i >= 1 && is_subj(i - 1))
+                    || (i >= 2 && (toks[i - 1].id == ids.have || toks[i - 1].id == ids.has) && is_subj(i - 2));
                 if subj {
                     ev.add(Concept::Workaround, span(i, i + 1));
                 }
@@ -1120,6 +1190,10 @@ impl Lexicon {
         }
 
         // ---- category
+        if ev.has(SecurityIncident) {
+            // an active incident goes to security whatever system it hit
+            ev.cat[Category::Security as usize] += 12;
+        }
         let mut best = Category::Software;
         let mut best_score = 0u32;
         for c in CAT_PRECEDENCE {

@@ -151,7 +151,7 @@ pub fn stem(w: &mut String) {
             w.truncate(l - 1);
         }
     }
-    if w.len() > 3 && w.ends_with('e') && !w.ends_with("ee") {
+    if w.len() > 4 && w.ends_with('e') && !w.ends_with("ee") {
         w.pop();
     }
 }
