@@ -145,7 +145,11 @@ struct WordsDoc {
 /// Byte offset -> 1-based line number.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let off = offset.min(text.len());
-    text.as_bytes()[..off].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..off]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn err(text: &str, offset: usize, reason: impl Into<String>) -> ConfigError {
@@ -166,7 +170,11 @@ pub(crate) fn apply(text: &str) -> Result<(Lexicon, Option<String>), ConfigError
     let check = |t: &Spanned<String>| -> Result<(), ConfigError> {
         let v = t.get_ref();
         if !v.chars().any(|c| c.is_alphanumeric()) {
-            return Err(err(text, t.span().start, format!("term {v:?} has no words")));
+            return Err(err(
+                text,
+                t.span().start,
+                format!("term {v:?} has no words"),
+            ));
         }
         if v.len() > 200 {
             return Err(err(text, t.span().start, "term longer than 200 characters"));

@@ -15,7 +15,11 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf29ce484222325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf29ce484222325
+        } else {
+            self.0
+        };
         for &b in bytes {
             h ^= b as u64;
             h = h.wrapping_mul(0x100000001b3);
@@ -64,6 +68,10 @@ struct Ids {
     modals: [u32; 5],
     have: u32,
     has: u32,
+    only: u32,
+    down: u32,
+    slow: u32,
+    slow_ids: [u32; 3],
 }
 
 /// The compiled lexicon.
@@ -231,9 +239,34 @@ impl Lexicon {
             }
         }
         for w in [
-            "team", "else", "one", "no", "every", "single", "anything", "your", "they", "of",
-            "us", "them", "everywhere", "everyone", "everybody", "can", "could", "would",
-            "will", "may", "have", "has",
+            "team",
+            "else",
+            "one",
+            "no",
+            "every",
+            "single",
+            "anything",
+            "your",
+            "they",
+            "of",
+            "us",
+            "them",
+            "everywhere",
+            "everyone",
+            "everybody",
+            "can",
+            "could",
+            "would",
+            "will",
+            "may",
+            "have",
+            "has",
+            "only",
+            "down",
+            "slowing",
+            "slow",
+            "slows",
+            "slowed",
         ] {
             for t in text::phrase_words(w) {
                 self.intern(&t);
@@ -261,6 +294,10 @@ impl Lexicon {
         self.ids = Ids {
             modals: ["can", "could", "would", "will", "may"].map(|w| self.id(w)),
             have: self.id("have"),
+            only: self.id("only"),
+            down: self.id("down"),
+            slow: self.id("slowing"),
+            slow_ids: ["slow", "slows", "slowed"].map(|w| self.id(w)),
             has: self.id("has"),
             teams: self.id("team"),
             else_: self.id("else"),
@@ -293,13 +330,12 @@ impl Lexicon {
         if let Some(&id) = self.vocab.get(w) {
             return id;
         }
-        if w.len() < 6 || !w.bytes().all(|b| b.is_ascii_lowercase()) {
+        if w.len() < 6 || w.len() > 18 || !w.bytes().all(|b| b.is_ascii_lowercase()) {
             return NONE;
         }
         let first = w.as_bytes()[0];
-        let ok = |id: u32| -> bool {
-            id != AMBIGUOUS && id != NONE && self.first[id as usize] == first
-        };
+        let ok =
+            |id: u32| -> bool { id != AMBIGUOUS && id != NONE && self.first[id as usize] == first };
         // the text is missing a letter ("evrything")
         if let Some(&id) = self.fuzzy.get(w)
             && ok(id)
@@ -366,7 +402,12 @@ impl Lexicon {
     }
 
     /// Greedy longest-first phrase matching. `cover[i]` = phrase index.
-    fn match_phrases(&self, toks: &[Tok], matches: &mut Vec<(u32, u32, u32)>, cover: &mut Vec<u32>) {
+    fn match_phrases(
+        &self,
+        toks: &[Tok],
+        matches: &mut Vec<(u32, u32, u32)>,
+        cover: &mut Vec<u32>,
+    ) {
         matches.clear();
         cover.clear();
         cover.resize(toks.len(), NONE);
@@ -378,7 +419,8 @@ impl Lexicon {
                 for &pi in &self.by_first[id as usize] {
                     let p = &self.phrases[pi as usize];
                     let n = p.words.len();
-                    if i + n <= toks.len() && p.words.iter().zip(&toks[i..i + n]).all(|(a, t)| *a == t.id)
+                    if i + n <= toks.len()
+                        && p.words.iter().zip(&toks[i..i + n]).all(|(a, t)| *a == t.id)
                     {
                         matches.push((i as u32, n as u32, pi));
                         for c in &mut cover[i..i + n] {
@@ -413,6 +455,8 @@ struct Ev {
     w_strong: Option<(u32, u32)>,
     w_weak: Option<(u32, u32)>,
     g_strong: Option<(u32, u32)>,
+    /// A group of people (not just several devices) was named.
+    g_people: Option<(u32, u32)>,
     s_strong: Option<(u32, u32)>,
     partial: Option<(u32, u32)>,
     g_weak: u16,
@@ -461,6 +505,7 @@ impl Ev {
             w_strong: None,
             w_weak: None,
             g_strong: None,
+            g_people: None,
             s_strong: None,
             partial: None,
             g_weak: 0,
@@ -486,6 +531,14 @@ impl Ev {
     }
     fn sp(&self, c: Concept) -> Option<(u32, u32)> {
         self.span[slot(c)]
+    }
+    fn people(&mut self, s: Option<Scope>, span: (u32, u32), people: bool) {
+        if let Some(s) = s {
+            self.scope(s, span);
+            if s == Scope::GStrong && people && self.g_people.is_none() {
+                self.g_people = Some(span);
+            }
+        }
     }
     fn scope(&mut self, s: Scope, span: (u32, u32)) {
         let f = match s {
@@ -526,7 +579,11 @@ fn decide_scope(head: u32, n: Option<u32>, qual: u32) -> Option<Scope> {
     } else if h & (wc::GROUP | wc::DEPT) != 0 {
         Some(Scope::GStrong)
     } else if h & (wc::POP | wc::SHARED) != 0 {
-        Some(if small { Scope::GStrong } else { Scope::WStrong })
+        Some(if small {
+            Scope::GStrong
+        } else {
+            Scope::WStrong
+        })
     } else if h & wc::DEVICE != 0 {
         if small { Some(Scope::GStrong) } else { None }
     } else {
@@ -611,8 +668,8 @@ impl Lexicon {
                 if toks[j].sent != toks[i].sent {
                     break;
                 }
-                let pf = cover[j] != NONE
-                    && self.phrases[cover[j] as usize].has(Concept::Reassurance);
+                let pf =
+                    cover[j] != NONE && self.phrases[cover[j] as usize].has(Concept::Reassurance);
                 if cls(j) & wc::FINE != 0 || pf {
                     fine_at = Some(j);
                     break;
@@ -671,16 +728,29 @@ impl Lexicon {
                     break;
                 }
             }
-            let skip_urg = s.urg_skip[st];
+            let mut skip_urg = s.urg_skip[st];
+            // "slowing the whole shift down" is not an outage
+            if len == 1
+                && toks[st].id == ids.down
+                && (st.saturating_sub(5)..st).any(|k| {
+                    toks[k].clause == toks[st].clause
+                        && (toks[k].id == ids.slow || self.is_slow(toks[k].id))
+                })
+            {
+                skip_urg = true;
+            }
+            let product = toks[st..st + len]
+                .iter()
+                .any(|t| self.is_teams_product(desc, t));
             for &c in &p.cues {
                 if c.is_impact() {
-                    if quoted {
+                    if quoted || product {
                         continue;
                     }
                     match c {
                         Concept::Widespread => ev.scope(Scope::WStrong, sp),
                         Concept::WidespreadWeak => ev.scope(Scope::WWeak, sp),
-                        Concept::Group => ev.scope(Scope::GStrong, sp),
+                        Concept::Group => ev.people(Some(Scope::GStrong), sp, true),
                         Concept::Single => {
                             if ev.s_strong.is_none() {
                                 ev.s_strong = Some(sp)
@@ -709,7 +779,12 @@ impl Lexicon {
                 }
                 if negated {
                     if ev.negated.is_none() {
-                        ev.negated = Some((toks[st.saturating_sub(3)].start.max(sp.0.saturating_sub(24)), sp.1));
+                        ev.negated = Some((
+                            toks[st.saturating_sub(3)]
+                                .start
+                                .max(sp.0.saturating_sub(24)),
+                            sp.1,
+                        ));
                         // exact start: the negator
                         for k in (st.saturating_sub(3)..st).rev() {
                             if cover[k] == NONE && cls(k) & wc::NEG != 0 {
@@ -744,7 +819,11 @@ impl Lexicon {
                     return Some(k);
                 }
                 // "no one"
-                if toks[k].id == ids.no && k + 1 < n && toks[k + 1].id == ids.one && mask & wc::ABILITY_NEG != 0 {
+                if toks[k].id == ids.no
+                    && k + 1 < n
+                    && toks[k + 1].id == ids.one
+                    && mask & wc::ABILITY_NEG != 0
+                {
                     return Some(k);
                 }
             }
@@ -753,7 +832,8 @@ impl Lexicon {
         // ability negators ("nobody ... can"), covered or not, within the sentence
         let ability_neg = |i: usize, back: usize, same_clause: bool| -> Option<usize> {
             for k in (i.saturating_sub(back)..i).rev() {
-                if toks[k].sent != toks[i].sent || (same_clause && toks[k].clause != toks[i].clause) {
+                if toks[k].sent != toks[i].sent || (same_clause && toks[k].clause != toks[i].clause)
+                {
                     return None;
                 }
                 if cls(k) & wc::ABILITY_NEG != 0 && !(toks[k].id == ids.no && cover[k] != NONE) {
@@ -765,7 +845,9 @@ impl Lexicon {
         let impact_covered = |i: usize| -> bool {
             cover[i] != NONE && {
                 let p = &self.phrases[cover[i] as usize];
-                p.cues.iter().any(|c| c.is_impact() || *c == Concept::Neutral)
+                p.cues
+                    .iter()
+                    .any(|c| c.is_impact() || *c == Concept::Neutral)
             }
         };
         // NP parse: returns (last scope class, number, next index)
@@ -841,9 +923,12 @@ impl Lexicon {
                     // "all prescriptions from doctors": the quantifier is about a thing
                     qual &= wc::ORG | wc::SITE | wc::GROUP | wc::DEPT;
                 }
-                if let Some(sc) = decide_scope(head, num, qual) {
-                    ev.scope(sc, span(i, end.min(n - 1)));
-                }
+                let people = head == 0 || (head | qual) & (wc::GROUP | wc::DEPT | wc::POP) != 0;
+                ev.people(
+                    decide_scope(head, num, qual),
+                    span(i, end.min(n - 1)),
+                    people,
+                );
                 continue;
             }
             // person quantifiers: everyone / nobody / none / no one
@@ -860,13 +945,15 @@ impl Lexicon {
                     decided = decide_scope(0, qn, q);
                     if decided.is_some() {
                         end = k.saturating_sub(1);
-                    } else if nx + 1 < n && (toks[nx + 1].id == ids.us || toks[nx + 1].id == ids.them) {
+                    } else if nx + 1 < n
+                        && (toks[nx + 1].id == ids.us || toks[nx + 1].id == ids.them)
+                    {
                         decided = Some(Scope::GStrong);
                         end = nx + 1;
                     }
                 }
                 let sc = decided.unwrap_or(Scope::WWeak);
-                ev.scope(sc, span(i, end.min(n - 1)));
+                ev.people(Some(sc), span(i, end.min(n - 1)), true);
             }
             // numbers followed by a population / device / group noun
             let val = if t.has(text::F_NUMBER) && !t.has(text::F_CLOCK) {
@@ -885,8 +972,16 @@ impl Lexicon {
                     if cj & wc::TIMEUNIT != 0 || toks[j].clause != t.clause {
                         break;
                     }
-                    if toks[j].id == ids.of && j + 1 < n && (toks[j + 1].id == ids.us || toks[j + 1].id == ids.them) {
-                        ev.scope(if v >= 100 { Scope::WStrong } else { Scope::GStrong }, span(i, j + 1));
+                    if toks[j].id == ids.of
+                        && j + 1 < n
+                        && (toks[j + 1].id == ids.us || toks[j + 1].id == ids.them)
+                    {
+                        let sc = if v >= 100 {
+                            Scope::WStrong
+                        } else {
+                            Scope::GStrong
+                        };
+                        ev.people(Some(sc), span(i, j + 1), true);
                         break;
                     }
                     if cj & (wc::PREP | wc::NPSTOP) != 0 {
@@ -898,7 +993,8 @@ impl Lexicon {
                         if v >= 100 && cj & wc::POP != 0 {
                             ev.scope(Scope::WStrong, span(i, j));
                         } else if v < 100 {
-                            ev.scope(Scope::GStrong, span(i, j));
+                            let people = cj & (wc::POP | wc::GROUP | wc::DEPT) != 0;
+                            ev.people(Some(Scope::GStrong), span(i, j), people);
                         }
                         break;
                     }
@@ -910,7 +1006,7 @@ impl Lexicon {
                     && !self.is_teams_product(desc, t)
                     && !(i > 0 && toks[i - 1].id == ids.your)
                 {
-                    ev.scope(Scope::GStrong, span(i, i));
+                    ev.people(Some(Scope::GStrong), span(i, i), true);
                 }
                 if c & (wc::DEPT | wc::WE) != 0 {
                     ev.g_weak += 1;
@@ -939,6 +1035,7 @@ impl Lexicon {
                     && !(i > 1 && cls(i - 2) & wc::PURPOSE != 0)
                     && i + 1 < n
                     && cls(i + 1) & wc::YOU == 0
+                    && toks[i + 1].id != ids.only
                 {
                     ev.add(Concept::Workaround, span(i, (i + 1).min(n - 1)));
                 }
@@ -956,23 +1053,38 @@ impl Lexicon {
                 && toks[i + 1].has(text::F_ING)
                 && cls(i + 1) & wc::COPING == 0
             {
-                let is_subj = |k: usize| cls(k) & (wc::ISING | wc::WE | wc::POP) != 0 || toks[k].id == ids.they;
+                let is_subj = |k: usize| {
+                    cls(k) & (wc::ISING | wc::WE | wc::POP) != 0 || toks[k].id == ids.they
+                };
                 let subj = (i >= 1 && is_subj(i - 1))
-                    || (i >= 2 && (toks[i - 1].id == ids.have || toks[i - 1].id == ids.has) && is_subj(i - 2));
+                    || (i >= 2
+                        && (toks[i - 1].id == ids.have || toks[i - 1].id == ids.has)
+                        && is_subj(i - 2));
                 if subj {
                     ev.add(Concept::Workaround, span(i, i + 1));
                 }
             }
             // "by 5pm"
-            if t.has(text::F_CLOCK) && (i.saturating_sub(2)..i).any(|k| cls(k) & wc::DEADLINE_PREP != 0) {
+            if t.has(text::F_CLOCK)
+                && (i.saturating_sub(2)..i).any(|k| cls(k) & wc::DEADLINE_PREP != 0)
+            {
                 ev.add(Concept::Deadline, span(i.saturating_sub(2), i));
             }
             // data loss: a loss word near a data noun
-            if c & wc::LOSS != 0 && neg_before(i, 3, wc::NEG).is_none() {
+            if c & wc::LOSS != 0
+                && let Some(k) = neg_before(i, 3, wc::NEG)
+            {
+                if ev.negated.is_none() {
+                    ev.negated = Some((toks[k].start, t.end));
+                }
+            } else if c & wc::LOSS != 0 {
                 let lo = i.saturating_sub(8);
                 let hi = (i + 9).min(n);
                 if let Some(k) = (lo..hi).find(|&k| {
-                    k != i && toks[k].sent == t.sent && cls(k) & wc::DATA != 0 && !toks[k].has(text::F_QUOTED)
+                    k != i
+                        && toks[k].sent == t.sent
+                        && cls(k) & wc::DATA != 0
+                        && !toks[k].has(text::F_QUOTED | text::F_ING)
                 }) {
                     ev.add(Concept::DataLoss, span(k.min(i), k.max(i)));
                 }
@@ -1004,13 +1116,18 @@ impl Lexicon {
         for t in &s.stoks {
             if t.id == NONE && !t.has(text::F_NUMBER) {
                 let l = system[t.start as usize..t.end as usize].to_ascii_lowercase();
-                if l.bytes().any(|b| b.is_ascii_digit()) && (l.contains("db") || l.contains("sql")) {
+                if l.bytes().any(|b| b.is_ascii_digit()) && (l.contains("db") || l.contains("sql"))
+                {
                     ev.cat[Category::Database as usize] += 4;
                 }
             }
         }
 
         self.decide(desc, system, ev, model_version)
+    }
+
+    fn is_slow(&self, id: u32) -> bool {
+        id != NONE && self.ids.slow_ids.contains(&id)
     }
 
     fn is_teams_product(&self, desc: &str, t: &Tok) -> bool {
@@ -1035,7 +1152,10 @@ impl Lexicon {
         if let Some((a, b, in_system)) = ev.critical_sys {
             if in_system {
                 ev.scope(Scope::WStrong, (u32::MAX, u32::MAX));
-                let t = system.get(a as usize..b as usize).unwrap_or(system).to_string();
+                let t = system
+                    .get(a as usize..b as usize)
+                    .unwrap_or(system)
+                    .to_string();
                 sig(t, "system", "critical system → impact widespread".into());
             } else {
                 ev.scope(Scope::WWeak, (a, b));
@@ -1044,7 +1164,14 @@ impl Lexicon {
         let crit_sys_only = ev.w_strong == Some((u32::MAX, u32::MAX));
 
         // ---- impact
-        let (impact, imp_strength) = if let Some(sp) = ev.s_strong {
+        let (impact, imp_strength) = if let (true, Some(sp)) = (crit_sys_only, ev.g_people) {
+            sig(
+                q(sp),
+                "impact",
+                "impact department or group (the named group, not the whole system)".into(),
+            );
+            (2, 0.8)
+        } else if let Some(sp) = ev.s_strong {
             sig(q(sp), "impact", "impact one user or device".into());
             (3u8, 1.0f32)
         } else if let Some(sp) = ev.w_strong {
@@ -1052,7 +1179,11 @@ impl Lexicon {
                 if !crit_sys_only {
                     sig(q(sp), "impact", "impact widespread".into());
                 }
-                sig(q(p), "scope", "others unaffected → impact limited to a group".into());
+                sig(
+                    q(p),
+                    "scope",
+                    "others unaffected → impact limited to a group".into(),
+                );
                 (2, 0.8)
             } else {
                 if !crit_sys_only {
@@ -1065,7 +1196,11 @@ impl Lexicon {
             (2, 1.0)
         } else if let Some(sp) = ev.w_weak {
             if let Some(p) = ev.partial {
-                sig(q(p), "scope", "others unaffected → impact limited to a group".into());
+                sig(
+                    q(p),
+                    "scope",
+                    "others unaffected → impact limited to a group".into(),
+                );
                 (2, 0.6)
             } else {
                 sig(q(sp), "impact", "impact widespread".into());
@@ -1073,18 +1208,30 @@ impl Lexicon {
             }
         } else if ev.g_weak > ev.s_weak {
             if let Some(sp) = ev.g_weak_span {
-                sig(q(sp), "impact", "impact department or group (plural users)".into());
+                sig(
+                    q(sp),
+                    "impact",
+                    "impact department or group (plural users)".into(),
+                );
             }
             (2, 0.5)
         } else {
-            sig(String::new(), "impact", "no wider scope stated → impact one user".into());
+            sig(
+                String::new(),
+                "impact",
+                "no wider scope stated → impact one user".into(),
+            );
             (3, if ev.s_weak > 0 { 0.6 } else { 0.3 })
         };
 
         // ---- urgency
-        let hard = [Harm, SecurityIncident, DataLoss].into_iter().find(|&c| ev.has(c));
+        let hard = [Harm, SecurityIncident, DataLoss]
+            .into_iter()
+            .find(|&c| ev.has(c));
         let has = |c: Concept| ev.has(c);
-        let softener = [Workaround, Intermittent, Reassurance].into_iter().find(|&c| has(c));
+        let softener = [Workaround, Intermittent, Reassurance]
+            .into_iter()
+            .find(|&c| has(c));
         let minor = has(Hedge) || has(Request);
         let mut urg_strength: f32;
         let mut urgency: u8;
@@ -1096,7 +1243,11 @@ impl Lexicon {
             };
             sig(q(ev.sp(h).unwrap()), kind, eff.into());
             if let Some(sp) = ev.sp(Hedge) {
-                sig(q(sp), "hedge", "calm wording ignored: the facts describe an emergency".into());
+                sig(
+                    q(sp),
+                    "hedge",
+                    "calm wording ignored: the facts describe an emergency".into(),
+                );
             }
             urgency = 1;
             urg_strength = 1.0;
@@ -1128,14 +1279,21 @@ impl Lexicon {
                 None => {
                     sig(q(sp), "urgency", "urgency: work stopped".into());
                     if let Some(h) = ev.sp(Hedge) {
-                        sig(q(h), "hedge", "calm wording ignored: work is stopped".into());
+                        sig(
+                            q(h),
+                            "hedge",
+                            "calm wording ignored: work is stopped".into(),
+                        );
                     }
                     urgency = 1;
                     urg_strength = 0.85;
                 }
             }
         } else if has(Degraded) || has(Threat) || has(Intermittent) {
-            let c = [Degraded, Threat, Intermittent].into_iter().find(|&c| has(c)).unwrap();
+            let c = [Degraded, Threat, Intermittent]
+                .into_iter()
+                .find(|&c| has(c))
+                .unwrap();
             let sp = ev.sp(c).unwrap();
             if (has(Hedge) || (has(Reassurance) && !has(Workaround))) && !has(Threat) {
                 let h = ev.sp(Hedge).or(ev.sp(Reassurance)).unwrap();
@@ -1144,30 +1302,55 @@ impl Lexicon {
                 urgency = 3;
                 urg_strength = 0.6;
             } else {
-                let eff = if c == Threat { "urgency: threat, not yet harmful" } else { "urgency: degraded" };
+                let eff = if c == Threat {
+                    "urgency: threat, not yet harmful"
+                } else {
+                    "urgency: degraded"
+                };
                 sig(q(sp), "urgency", eff.into());
                 urgency = 2;
                 urg_strength = 0.7;
             }
-        } else if minor || has(Reassurance) {
-            let sp = ev.sp(Request).or(ev.sp(Hedge)).or(ev.sp(Reassurance)).unwrap();
-            let eff = if has(Request) { "request or question → urgency minor" } else { "urgency minor" };
+        } else if minor || ((has(Reassurance) || has(Workaround)) && !has(Problem)) {
+            let sp = ev
+                .sp(Request)
+                .or(ev.sp(Hedge))
+                .or(ev.sp(Reassurance))
+                .or(ev.sp(Workaround))
+                .unwrap();
+            let eff = if has(Request) {
+                "request or question → urgency minor"
+            } else {
+                "urgency minor"
+            };
             sig(q(sp), "urgency", eff.into());
             urgency = 3;
             urg_strength = 0.75;
         } else if has(Problem) {
-            sig(q(ev.sp(Problem).unwrap()), "urgency", "fault reported → urgency degraded".into());
+            sig(
+                q(ev.sp(Problem).unwrap()),
+                "urgency",
+                "fault reported → urgency degraded".into(),
+            );
             urgency = 2;
             urg_strength = 0.4;
         } else {
-            sig(String::new(), "urgency", "no clear urgency stated → urgency degraded".into());
+            sig(
+                String::new(),
+                "urgency",
+                "no clear urgency stated → urgency degraded".into(),
+            );
             urgency = 2;
             urg_strength = 0.25;
         }
         if urgency == 3
             && let Some(sp) = ev.sp(Deadline)
         {
-            sig(q(sp), "deadline", "deadline today → urgency at least degraded".into());
+            sig(
+                q(sp),
+                "deadline",
+                "deadline today → urgency at least degraded".into(),
+            );
             urgency = 2;
             urg_strength = urg_strength.max(0.7);
         } else if let Some(sp) = ev.sp(Deadline)
@@ -1176,23 +1359,37 @@ impl Lexicon {
             sig(q(sp), "deadline", "deadline today".into());
         }
         if urgency == 3 && has(Alarm) && !minor && !has(Reassurance) {
-            sig(q(ev.sp(Alarm).unwrap()), "alarm", "alarm words without a request → urgency degraded".into());
+            sig(
+                q(ev.sp(Alarm).unwrap()),
+                "alarm",
+                "alarm words without a request → urgency degraded".into(),
+            );
             urgency = 2;
         }
         if let Some(sp) = ev.negated {
             sig(q(sp), "negation", "negated: not counted as evidence".into());
         }
         if let Some(sp) = ev.quoted_alarm {
-            sig(q(sp), "quoted", "alarming words inside a quote, label or log line: not counted".into());
+            sig(
+                q(sp),
+                "quoted",
+                "alarming words inside a quote, label or log line: not counted".into(),
+            );
         }
         if ev.shouting >= 2 || ev.exclaims >= 3 {
-            sig(String::new(), "tone", "capitals/exclamation marks noted; tone alone does not set urgency".into());
+            sig(
+                String::new(),
+                "tone",
+                "capitals/exclamation marks noted; tone alone does not set urgency".into(),
+            );
         }
 
         // ---- category
         if ev.has(SecurityIncident) {
             // an active incident goes to security whatever system it hit
             ev.cat[Category::Security as usize] += 12;
+        } else if ev.has(Threat) {
+            ev.cat[Category::Security as usize] += 4;
         }
         let mut best = Category::Software;
         let mut best_score = 0u32;
@@ -1216,13 +1413,18 @@ impl Lexicon {
         };
         let cat_text = ev.cat_span[best as usize].map(q).unwrap_or_default();
         if best_score == 0 {
-            sig(String::new(), "category", "no category cue → software (default)".into());
+            sig(
+                String::new(),
+                "category",
+                "no category cue → software (default)".into(),
+            );
         } else {
             sig(cat_text, "category", format!("category {}", best.as_str()));
         }
 
         let priority = Priority::from_matrix(impact, urgency);
-        let confidence = (0.35 * imp_strength + 0.35 * urg_strength + 0.3 * cat_conf).clamp(0.05, 0.99);
+        let confidence =
+            (0.35 * imp_strength + 0.35 * urg_strength + 0.3 * cat_conf).clamp(0.05, 0.99);
         let confidence = (confidence * 100.0).round() / 100.0;
         let pos = if hard.is_some() {
             1.0

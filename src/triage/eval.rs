@@ -95,10 +95,15 @@ pub fn evaluate(analyzer: &Analyzer, jsonl: &str) -> Result<EvalReport, LineErro
             continue;
         }
         let lineno = i + 1;
-        let bad = |reason: String| LineError { line: lineno, reason };
+        let bad = |reason: String| LineError {
+            line: lineno,
+            reason,
+        };
         let l: Labelled = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        let exp_p = Priority::parse(&l.priority).ok_or_else(|| bad(format!("unknown priority {:?}", l.priority)))?;
-        let exp_c = Category::parse(&l.category).ok_or_else(|| bad(format!("unknown category {:?}", l.category)))?;
+        let exp_p = Priority::parse(&l.priority)
+            .ok_or_else(|| bad(format!("unknown priority {:?}", l.priority)))?;
+        let exp_c = Category::parse(&l.category)
+            .ok_or_else(|| bad(format!("unknown category {:?}", l.category)))?;
         let t = analyzer.analyze(&l.description, &l.system);
         n += 1;
         confusion[exp_p as usize][t.priority as usize] += 1;
@@ -184,7 +189,11 @@ impl fmt::Display for EvalReport {
         writeln!(f, "urgency accuracy   {:.3}", self.urgency_accuracy)?;
         writeln!(f, "category accuracy  {:.3}", self.category_accuracy)?;
         writeln!(f)?;
-        writeln!(f, "{:<10} {:>9} {:>9} {:>9} {:>7}", "priority", "precision", "recall", "f1", "support")?;
+        writeln!(
+            f,
+            "{:<10} {:>9} {:>9} {:>9} {:>7}",
+            "priority", "precision", "recall", "f1", "support"
+        )?;
         for s in &self.per_priority {
             writeln!(
                 f,

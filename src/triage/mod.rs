@@ -14,9 +14,9 @@ pub mod config;
 mod engine;
 pub mod eval;
 pub mod lexicon;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 /// A ticket's priority, from the ITIL impact x urgency matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -209,6 +209,7 @@ impl Analyzer {
     /// Analyzes one ticket: `description` is the free text, `system` the
     /// affected-system field (may be empty).
     pub fn analyze(&self, description: &str, system: &str) -> Triage {
-        self.lexicon.analyze(description, system, &self.model_version)
+        self.lexicon
+            .analyze(description, system, &self.model_version)
     }
 }

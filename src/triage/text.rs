@@ -137,6 +137,14 @@ pub fn stem(w: &mut String) {
         && !w.ends_with("is")
     {
         w.truncate(n - 1);
+    } else if n == 3
+        && w.ends_with('s')
+        && !w[..2]
+            .bytes()
+            .any(|b| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u' | b'y'))
+    {
+        // "pcs", "vms", "dcs"
+        w.truncate(2);
     } else if n > 5 && w.ends_with("ing") {
         w.truncate(n - 3);
         stripped_verb = true;
@@ -165,6 +173,7 @@ pub fn normalize_word(w: &str) -> Option<&'static str> {
         "wont" | "wouldnt" | "wnt" => "wont",
         "recieve" | "recieved" | "receiving" | "recieving" => "receive",
         "thru" => "through",
+        "sometimes" => "intermittently",
         "ppl" | "peeps" | "folks" => "people",
         "pls" | "plz" | "plse" => "please",
         "asap" => "asap",
@@ -205,6 +214,7 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(
     mut emit: F,
 ) {
     let mut buf = String::with_capacity(32);
+    let mut part_buf = String::with_capacity(32);
     let mut sent: u16 = 0;
     let mut clause: u16 = 0;
     let mut pending = F_SENT_START | F_CLAUSE_START;
@@ -252,17 +262,16 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(
             }
             // fold contractions
             if let Some(k) = apos_suffix {
-                let suffix = buf[k..].to_string();
-                match suffix.as_str() {
+                match &buf[k..] {
                     "t" => {
                         // n't
-                        let base = buf[..k].to_string();
+                        let folded = match &buf[..k] {
+                            "can" | "couldn" => "cant",
+                            "won" | "wouldn" => "wont",
+                            _ => "not",
+                        };
                         buf.clear();
-                        match base.as_str() {
-                            "can" | "couldn" => buf.push_str("cant"),
-                            "won" | "wouldn" => buf.push_str("wont"),
-                            _ => buf.push_str("not"),
-                        }
+                        buf.push_str(folded);
                     }
                     "s" | "re" | "ve" | "ll" | "d" | "m" => buf.truncate(k),
                     _ => {}
@@ -314,15 +323,19 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(
                 buf.truncate(digits);
             }
             if flags & F_NUMBER == 0 {
-                let w = buf.clone();
-                if let Some(norm) = normalize_word(&w) {
+                if let Some(norm) = normalize_word(&buf) {
                     let mut first = true;
                     for part in norm.split(' ') {
-                        let mut p = part.to_string();
-                        stem(&mut p);
-                        let f = if first { flags } else { flags & !(F_SENT_START | F_CLAUSE_START) };
+                        part_buf.clear();
+                        part_buf.push_str(part);
+                        stem(&mut part_buf);
+                        let f = if first {
+                            flags
+                        } else {
+                            flags & !(F_SENT_START | F_CLAUSE_START)
+                        };
                         first = false;
-                        emit(&p, start, end, f, sent, clause, 0);
+                        emit(&part_buf, start, end, f, sent, clause, 0);
                     }
                     continue;
                 }
@@ -401,7 +414,10 @@ mod tests {
 
     #[test]
     fn contractions_and_quotes() {
-        assert_eq!(phrase_words("can't won't doesn't we're"), ["cant", "wont", "not", "we"]);
+        assert_eq!(
+            phrase_words("can't won't doesn't we're"),
+            ["cant", "wont", "not", "we"]
+        );
         let mut q = Vec::new();
         let t = "it says 'Account disabled' and colleagues' laptops can't";
         quoted_ranges(t, &mut q);
