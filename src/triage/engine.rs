@@ -1,4 +1,7 @@
 //! The compiled lexicon and the rule engine.
+//!
+//! The rules look at neighbouring tokens by index, hence the index loops.
+#![allow(clippy::needless_range_loop)]
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -42,9 +45,6 @@ impl Phrase {
     fn has(&self, c: Concept) -> bool {
         self.cues.contains(&c)
     }
-    fn has_cat(&self) -> bool {
-        self.cat.iter().any(|&w| w > 0)
-    }
 }
 
 /// Ids of words the rules refer to directly.
@@ -72,6 +72,7 @@ struct Ids {
     down: u32,
     slow: u32,
     slow_ids: [u32; 3],
+    across: [u32; 2],
 }
 
 /// The compiled lexicon.
@@ -267,6 +268,8 @@ impl Lexicon {
             "slow",
             "slows",
             "slowed",
+            "across",
+            "throughout",
         ] {
             for t in text::phrase_words(w) {
                 self.intern(&t);
@@ -298,6 +301,7 @@ impl Lexicon {
             down: self.id("down"),
             slow: self.id("slowing"),
             slow_ids: ["slow", "slows", "slowed"].map(|w| self.id(w)),
+            across: ["across", "throughout"].map(|w| self.id(w)),
             has: self.id("has"),
             teams: self.id("team"),
             else_: self.id("else"),
@@ -464,7 +468,6 @@ struct Ev {
     g_weak_span: Option<(u32, u32)>,
     negated: Option<(u32, u32)>,
     quoted_alarm: Option<(u32, u32)>,
-    hedge_ignored: bool,
     shouting: u16,
     exclaims: u16,
     critical_sys: Option<(u32, u32, bool)>, // span, in system field
@@ -513,7 +516,6 @@ impl Ev {
             g_weak_span: None,
             negated: None,
             quoted_alarm: None,
-            hedge_ignored: false,
             shouting: 0,
             exclaims: 0,
             critical_sys: None,
@@ -752,9 +754,7 @@ impl Lexicon {
                         Concept::WidespreadWeak => ev.scope(Scope::WWeak, sp),
                         Concept::Group => ev.people(Some(Scope::GStrong), sp, true),
                         Concept::Single => {
-                            if ev.s_strong.is_none() {
-                                ev.s_strong = Some(sp)
-                            }
+                            ev.s_strong.get_or_insert(sp);
                         }
                         _ => {}
                     }
@@ -769,9 +769,7 @@ impl Lexicon {
                             ev.add(Concept::Problem, sp)
                         }
                         Concept::Alarm | Concept::Harm | Concept::SecurityIncident => {
-                            if ev.quoted_alarm.is_none() {
-                                ev.quoted_alarm = Some(sp);
-                            }
+                            ev.quoted_alarm.get_or_insert(sp);
                         }
                         _ => {}
                     }
@@ -955,6 +953,23 @@ impl Lexicon {
                 let sc = decided.unwrap_or(Scope::WWeak);
                 ev.people(Some(sc), span(i, end.min(n - 1)), true);
             }
+            // "across the hospital", "throughout the building"
+            if t.id == ids.across[0] || t.id == ids.across[1] {
+                for j in i + 1..(i + 4).min(n) {
+                    if toks[j].clause != t.clause {
+                        break;
+                    }
+                    let cj = cls(j);
+                    if cj & (wc::SITE | wc::ORG) != 0 {
+                        ev.scope(Scope::WStrong, span(i, j));
+                        break;
+                    }
+                    if cj & (wc::GROUP | wc::DEPT) != 0 {
+                        ev.people(Some(Scope::GStrong), span(i, j), true);
+                        break;
+                    }
+                }
+            }
             // numbers followed by a population / device / group noun
             let val = if t.has(text::F_NUMBER) && !t.has(text::F_CLOCK) {
                 Some(t.num)
@@ -1030,9 +1045,7 @@ impl Lexicon {
                 if let Some(k) = ability_neg(i, 5, true) {
                     ev.add(Concept::Outage, span(k, (i + 1).min(n - 1)));
                 } else if !t.has(text::F_CLAUSE_START)
-                    && neg_before(i, 2, wc::PURPOSE).is_none()
-                    && !(i > 0 && cls(i - 1) & wc::PURPOSE != 0)
-                    && !(i > 1 && cls(i - 2) & wc::PURPOSE != 0)
+                    && !(i.saturating_sub(2)..i).any(|k| cls(k) & wc::PURPOSE != 0)
                     && i + 1 < n
                     && cls(i + 1) & wc::YOU == 0
                     && toks[i + 1].id != ids.only
@@ -1295,7 +1308,7 @@ impl Lexicon {
                 .find(|&c| has(c))
                 .unwrap();
             let sp = ev.sp(c).unwrap();
-            if (has(Hedge) || (has(Reassurance) && !has(Workaround))) && !has(Threat) {
+            if has(Hedge) || (has(Reassurance) && !has(Workaround) && !has(Threat)) {
                 let h = ev.sp(Hedge).or(ev.sp(Reassurance)).unwrap();
                 sig(q(sp), c.name(), "minor fault".into());
                 sig(q(h), "hedge", "played down → urgency minor".into());

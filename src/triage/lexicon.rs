@@ -2103,6 +2103,8 @@ pub const CATEGORY_TERMS: &[(Category, &[(&str, u8)])] = &[
             ("expired", 1),
             ("role", 3),
             ("kerberos", 4),
+            ("trust relationship", 5),
+            ("domain", 2),
             ("dc", 2),
             ("domain controller", 4),
             ("username", 4),

@@ -115,10 +115,7 @@ pub fn stem(w: &mut String) {
     }
     let n = w.len();
     let mut stripped_verb = false;
-    if n > 4 && w.ends_with("ies") {
-        w.truncate(n - 3);
-        w.push('y');
-    } else if n > 4 && w.ends_with("ied") {
+    if n > 4 && (w.ends_with("ies") || w.ends_with("ied")) {
         w.truncate(n - 3);
         w.push('y');
     } else if n > 3
@@ -174,6 +171,7 @@ pub fn normalize_word(w: &str) -> Option<&'static str> {
         "recieve" | "recieved" | "receiving" | "recieving" => "receive",
         "thru" => "through",
         "sometimes" => "intermittently",
+        "expires" | "expiring" => "expiry",
         "ppl" | "peeps" | "folks" => "people",
         "pls" | "plz" | "plse" => "please",
         "asap" => "asap",
