@@ -73,6 +73,8 @@ struct Ids {
     slow: u32,
     slow_ids: [u32; 3],
     across: [u32; 2],
+    main: [u32; 4],
+    take: [u32; 6],
 }
 
 /// The compiled lexicon.
@@ -270,6 +272,16 @@ impl Lexicon {
             "slowed",
             "across",
             "throughout",
+            "main",
+            "central",
+            "core",
+            "primary",
+            "takes",
+            "took",
+            "taking",
+            "wait",
+            "load",
+            "lasts",
         ] {
             for t in text::phrase_words(w) {
                 self.intern(&t);
@@ -302,6 +314,8 @@ impl Lexicon {
             slow: self.id("slowing"),
             slow_ids: ["slow", "slows", "slowed"].map(|w| self.id(w)),
             across: ["across", "throughout"].map(|w| self.id(w)),
+            main: ["main", "central", "core", "primary"].map(|w| self.id(w)),
+            take: ["takes", "took", "taking", "wait", "load", "lasts"].map(|w| self.id(w)),
             has: self.id("has"),
             teams: self.id("team"),
             else_: self.id("else"),
@@ -389,7 +403,7 @@ impl Lexicon {
         let mut buf = String::with_capacity(24);
         text::tokenize_with(s, quotes, |w, start, end, flags, sent, clause, num| {
             let id = if flags & text::F_NUMBER != 0 {
-                NONE
+                self.vocab.get(w).copied().unwrap_or(NONE)
             } else {
                 self.lookup(w, &mut buf)
             };
@@ -751,7 +765,15 @@ impl Lexicon {
                     }
                     match c {
                         Concept::Widespread => ev.scope(Scope::WStrong, sp),
-                        Concept::WidespreadWeak => ev.scope(Scope::WWeak, sp),
+                        Concept::WidespreadWeak => {
+                            // "customers" yes, "a customer's" / "client call" no
+                            let plural = len > 1
+                                || cls(st) & wc::POP == 0
+                                || desc[sp.0 as usize..sp.1 as usize].ends_with(['s', 'S']);
+                            if plural {
+                                ev.scope(Scope::WWeak, sp)
+                            }
+                        }
                         Concept::Group => ev.people(Some(Scope::GStrong), sp, true),
                         Concept::Single => {
                             ev.s_strong.get_or_insert(sp);
@@ -1040,6 +1062,28 @@ impl Lexicon {
             if t.has(text::F_SENT_START) && ids.modals.contains(&t.id) {
                 ev.add(Concept::Request, span(i, (i + 1).min(n - 1)));
             }
+            // "none of the tills will take cards"
+            if ids.modals[1..].contains(&t.id)
+                && cover[i] == NONE
+                && !t.has(text::F_SENT_START)
+                && let Some(k) = ability_neg(i, 6, true)
+            {
+                ev.add(Concept::Outage, span(k, (i + 1).min(n - 1)));
+            }
+            // "the main database server": a shared system
+            if ids.main.contains(&t.id)
+                && ((i + 1)..(i + 3).min(n)).any(|j| cls(j) & wc::SHARED != 0)
+            {
+                ev.scope(Scope::WWeak, span(i, (i + 2).min(n - 1)));
+            }
+            // "takes 40 minutes", "took 2 hours to load"
+            if t.has(text::F_NUMBER)
+                && i + 1 < n
+                && cls(i + 1) & wc::TIMEUNIT != 0
+                && (i.saturating_sub(4)..i).any(|k| ids.take.contains(&toks[k].id))
+            {
+                ev.add(Concept::Degraded, span(i.saturating_sub(4), i + 1));
+            }
             // "nobody ... can", "can" as a workaround
             if c & wc::CAN != 0 && cover[i] == NONE {
                 if let Some(k) = ability_neg(i, 5, true) {
@@ -1238,6 +1282,17 @@ impl Lexicon {
         };
 
         // ---- urgency
+        if ev.has(SecurityIncident) && !ev.has(Harm) && !ev.has(DataLoss) && ev.has(Reassurance) {
+            // "flagged a trojan and quarantined it, scan is clean": contained
+            let sp = ev.sp(SecurityIncident).unwrap();
+            ev.count[slot(SecurityIncident)] = 0;
+            ev.add(Threat, sp);
+            sig(
+                q(ev.sp(Reassurance).unwrap()),
+                "reassurance",
+                "incident contained → treated as a threat".into(),
+            );
+        }
         let hard = [Harm, SecurityIncident, DataLoss]
             .into_iter()
             .find(|&c| ev.has(c));
