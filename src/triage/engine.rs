@@ -767,9 +767,10 @@ impl Lexicon {
                         Concept::Widespread => ev.scope(Scope::WStrong, sp),
                         Concept::WidespreadWeak => {
                             // "customers" yes, "a customer's" / "client call" no
-                            let plural = len > 1
-                                || cls(st) & wc::POP == 0
-                                || desc[sp.0 as usize..sp.1 as usize].ends_with(['s', 'S']);
+                            let plural = len > 1 || cls(st) & wc::POP == 0 || {
+                                let w = &desc[sp.0 as usize..sp.1 as usize];
+                                w.ends_with(['s', 'S']) && !w.ends_with("'s") && !w.ends_with("’s")
+                            };
                             if plural {
                                 ev.scope(Scope::WWeak, sp)
                             }
@@ -1020,6 +1021,9 @@ impl Lexicon {
                         };
                         ev.people(Some(sc), span(i, j + 1), true);
                         break;
+                    }
+                    if toks[j].id == ids.of {
+                        continue; // "lots of users", "dozens of staff"
                     }
                     if cj & (wc::PREP | wc::NPSTOP) != 0 {
                         break;
@@ -1455,7 +1459,7 @@ impl Lexicon {
         // ---- category
         if ev.has(SecurityIncident) {
             // an active incident goes to security whatever system it hit
-            ev.cat[Category::Security as usize] += 12;
+            ev.cat[Category::Security as usize] += 20;
         } else if ev.has(Threat) {
             ev.cat[Category::Security as usize] += 4;
         }

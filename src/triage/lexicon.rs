@@ -668,7 +668,7 @@ pub fn number_word_value(w: &str) -> Option<u32> {
         "twelve" | "dozen" => 12,
         "fifteen" => 15,
         "twenty" => 20,
-        "dozens" | "many" | "lots" | "loads" => 100,
+        "dozens" | "many" | "lots" | "lot" | "loads" => 100,
         "thirty" => 30,
         "forty" => 40,
         "fifty" => 50,
