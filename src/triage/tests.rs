@@ -479,3 +479,31 @@ fn extra_dump() {
         }
     }
 }
+
+#[test]
+fn odd_input_never_panics() {
+    let an = a();
+    let long = "the server is down for everyone ".repeat(400);
+    let inputs = [
+        "",
+        "   ",
+        "!!!???...",
+        "'",
+        "\"unterminated quote and can't stop",
+        "‘curly’ “quotes” ünïcödé 🙂 émoji – dash — dash",
+        "5pm 3 pm 12:30 0xC0000005 ORA-01578 550 5.7.1 1 in 5",
+        "ALL CAPS EVERYWHERE NOBODY CAN WORK",
+        "a-b-c--d -- - ' ' '' \"\" ()[]{}",
+        "every every every all all whole entire nobody none no one",
+        &long,
+    ];
+    for d in inputs {
+        for s in ["", "Production", "🙂"] {
+            let t = an.analyze(d, s);
+            assert!(t.priority_score <= 100);
+            assert!((0.0..=1.0).contains(&t.analysis.confidence));
+            assert!((1..=3).contains(&t.analysis.impact));
+            assert!((1..=3).contains(&t.analysis.urgency));
+        }
+    }
+}
