@@ -1166,7 +1166,7 @@ impl Lexicon {
         for &(st, len, pi) in &s.smatches {
             let p = &self.phrases[pi as usize];
             for (ci, &w) in p.cat.iter().enumerate() {
-                ev.cat[ci] += 2 * w as u32;
+                ev.cat[ci] += (3 * w as u32) / 2;
             }
             if p.critical {
                 let a = s.stoks[st as usize].start;
