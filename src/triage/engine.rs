@@ -74,6 +74,8 @@ struct Ids {
     slow_ids: [u32; 3],
     across: [u32; 2],
     main: [u32; 4],
+    i: u32,
+    conj: [u32; 11],
     take: [u32; 6],
 }
 
@@ -282,6 +284,17 @@ impl Lexicon {
             "wait",
             "load",
             "lasts",
+            "i",
+            "and",
+            "or",
+            "to",
+            "with",
+            "by",
+            "as",
+            "into",
+            "than",
+            "then",
+            "so",
         ] {
             for t in text::phrase_words(w) {
                 self.intern(&t);
@@ -315,6 +328,11 @@ impl Lexicon {
             slow_ids: ["slow", "slows", "slowed"].map(|w| self.id(w)),
             across: ["across", "throughout"].map(|w| self.id(w)),
             main: ["main", "central", "core", "primary"].map(|w| self.id(w)),
+            i: self.id("i"),
+            conj: [
+                "and", "or", "but", "to", "with", "by", "as", "into", "than", "then", "so",
+            ]
+            .map(|w| self.id(w)),
             take: ["takes", "took", "taking", "wait", "load", "lasts"].map(|w| self.id(w)),
             has: self.id("has"),
             teams: self.id("team"),
@@ -767,11 +785,21 @@ impl Lexicon {
                         Concept::Widespread => ev.scope(Scope::WStrong, sp),
                         Concept::WidespreadWeak => {
                             // "customers" yes, "a customer's" / "client call" no
-                            let plural = len > 1 || cls(st) & wc::POP == 0 || {
+                            let people = len == 1 && cls(st) & wc::POP != 0;
+                            let plural = !people || {
                                 let w = &desc[sp.0 as usize..sp.1 as usize];
                                 w.ends_with(['s', 'S']) && !w.ends_with("'s") && !w.ends_with("’s")
                             };
-                            if plural {
+                            // only as the subject: "customers can't pay", not
+                            // "invoices to customers"
+                            let subject = !people || {
+                                let nx = st + 1;
+                                nx < n
+                                    && cls(nx) & wc::NPSTOP != 0
+                                    && (!ids.conj.contains(&toks[nx].id)
+                                        || (nx + 1 < n && cls(nx + 1) & wc::POP != 0))
+                            };
+                            if plural && subject {
                                 ev.scope(Scope::WWeak, sp)
                             }
                         }
@@ -1046,6 +1074,9 @@ impl Lexicon {
                 if c & wc::GROUP != 0
                     && !self.is_teams_product(desc, t)
                     && !(i > 0 && toks[i - 1].id == ids.your)
+                    // "I'm in the sales team and my laptop ...": membership, not scope
+                    && !(i.saturating_sub(5)..i)
+                        .any(|k| toks[k].id == ids.i && toks[k].clause == t.clause)
                 {
                     ev.people(Some(Scope::GStrong), span(i, i), true);
                 }

@@ -314,6 +314,13 @@ pub const WORD_CLASSES: &[(u32, &[&str])] = &[
             "carer",
             "midwife",
             "paramedic",
+            "supplier",
+            "vendor",
+            "partner",
+            "citizen",
+            "visitor",
+            "tenant",
+            "member",
         ],
     ),
     (

@@ -262,6 +262,21 @@ fn indirect_scope() {
         .0,
         2
     );
+    // saying which team you are in is not a statement of scope
+    assert_eq!(
+        iu("I'm in the sales team and my laptop won't boot.", "Laptop").0,
+        3
+    );
+    // customers as the object of a sentence do not make it widespread
+    assert_eq!(
+        iu(
+            "Excel crashes when I open the invoices for customers.",
+            "Excel"
+        )
+        .0,
+        3
+    );
+    assert_eq!(iu("Customers can't pay on the website.", "Payments").0, 1);
     // "nobody else" is one user
     assert_eq!(
         iu(
