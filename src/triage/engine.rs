@@ -1071,13 +1071,11 @@ impl Lexicon {
             }
             // standalone group nouns and weak scope words
             if cover[i] == NONE || !impact_covered(i) {
-                if c & wc::GROUP != 0
-                    && !self.is_teams_product(desc, t)
-                    && !(i > 0 && toks[i - 1].id == ids.your)
-                    // "I'm in the sales team and my laptop ...": membership, not scope
-                    && !(i.saturating_sub(5)..i)
-                        .any(|k| toks[k].id == ids.i && toks[k].clause == t.clause)
-                {
+                let yours = i > 0 && toks[i - 1].id == ids.your;
+                // "I'm in the sales team and my laptop ...": membership, not scope
+                let member = (i.saturating_sub(5)..i)
+                    .any(|k| toks[k].id == ids.i && toks[k].clause == t.clause);
+                if c & wc::GROUP != 0 && !self.is_teams_product(desc, t) && !yours && !member {
                     ev.people(Some(Scope::GStrong), span(i, i), true);
                 }
                 if c & (wc::DEPT | wc::WE) != 0 {
