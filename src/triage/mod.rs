@@ -1,8 +1,27 @@
 //! The analyzer: ticket text in; ITIL impact, urgency, priority, category,
 //! routing team and a worded explanation out.
 //!
-//! Everything here is pure: no I/O, no clock, no global state. Callers load
-//! configuration (see [`Analyzer::from_toml_str`]) and hand in the text.
+//! Everything here is pure: no I/O, no clock, no global state (the engine
+//! reuses a per-thread scratch buffer between calls, which is not
+//! observable). Callers load configuration (see [`Analyzer::from_toml_str`])
+//! and hand in the text.
+//!
+//! How it reads a ticket (see `engine.rs`):
+//! - a tokenizer folds case, contractions ("can't"), common misspellings and
+//!   inflections, marks quoted spans (pasted errors, subject lines, labels)
+//!   and clause boundaries;
+//! - cue phrases from the lexicon ([`lexicon`]) are matched longest-first;
+//!   a negator shortly before a cue cancels it ("nothing has gone down");
+//!   inside quotes only category cues and "a fault exists" count;
+//! - scope is parsed from quantifiers and their noun phrases ("all the tills
+//!   in the Leeds store", "the whole night shift", "none of our 14
+//!   engineers"), numbers of people, group nouns, critical systems, and
+//!   limiters ("only me", "other floors are fine");
+//! - urgency: harm, an active security incident or data loss is urgency 1
+//!   whatever the tone; work stopped is 1 unless a workaround or intermittency
+//!   is stated; degraded is 2; requests, questions and played-down minor
+//!   faults are 3; a deadline today lifts 3 to 2;
+//! - category is a weighted vote of cue phrases (system field counts 1.5x).
 //!
 //! This module owns the ITIL vocabulary ([`Priority`], [`Category`]) that the
 //! ticket domain stores, which is why `tickets` depends on `triage` and not
