@@ -599,7 +599,13 @@ const CAT_PRECEDENCE: [Category; 10] = [
     Category::Software,
 ];
 
+/// Marks a plural group noun in a parsed noun phrase.
+const PLURAL: u32 = 1 << 31;
+
 fn decide_scope(head: u32, n: Option<u32>, qual: u32) -> Option<Scope> {
+    if (head | qual) & PLURAL != 0 && n.is_none() {
+        return Some(Scope::WStrong);
+    }
     if qual & (wc::ORG | wc::SITE) != 0 {
         return Some(Scope::WStrong);
     }
@@ -929,6 +935,10 @@ impl Lexicon {
                     break;
                 } else if c & wc::SCOPE != 0 && !self.is_teams_product(desc, t) {
                     head = c & wc::SCOPE;
+                    let w = &desc[t.start as usize..t.end as usize];
+                    if c & wc::GROUP != 0 && w.ends_with(['s', 'S']) && !w.ends_with("'s") {
+                        head |= PLURAL; // "none of the wards", "all the floors"
+                    }
                 }
                 j += 1;
             }
