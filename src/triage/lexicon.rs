@@ -2357,7 +2357,6 @@ pub const CATEGORY_TERMS: &[(Category, &[(&str, u8)])] = &[
             ("pbx", 5),
             ("sip", 5),
             ("sip trunk", 6),
-            ("trunk", 3),
             ("call", 3),
             ("calls", 3),
             ("calling", 3),
