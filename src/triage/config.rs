@@ -41,12 +41,13 @@
 //! printing = ["wristband"]
 //!
 //! [words]            # single words for the scope parser
-//! sites = ["ward block"]          # multi-word entries become widespread phrases
-//! groups = ["ward", "theatre"]
+//! sites = ["ward block"]          # multi-word sites/groups/populations/
+//! groups = ["ward", "theatre"]     # departments become scope phrases
 //! populations = ["nurses", "porters"]
 //! departments = ["radiology"]
-//! devices = ["cart"]
+//! devices = ["cart"]               # devices, shared, data: single words only
 //! shared = ["pacs"]
+//! data = ["scans"]
 //! ```
 
 use serde::Deserialize;
@@ -262,21 +263,33 @@ pub(crate) fn apply(text: &str) -> Result<(Lexicon, Option<String>), ConfigError
     }
 
     let w = &doc.words;
-    let words: [(&Terms, u32, Concept); 7] = [
-        (&w.sites, wc::SITE, Concept::Widespread),
-        (&w.groups, wc::GROUP, Concept::Group),
-        (&w.populations, wc::POP, Concept::Group),
-        (&w.departments, wc::DEPT, Concept::Group),
-        (&w.devices, wc::DEVICE, Concept::Problem),
-        (&w.shared, wc::SHARED, Concept::WidespreadWeak),
-        (&w.data, wc::DATA, Concept::Problem),
+    let words: [(&Terms, u32, Option<Concept>); 7] = [
+        (&w.sites, wc::SITE, Some(Concept::Widespread)),
+        (&w.groups, wc::GROUP, Some(Concept::Group)),
+        (&w.populations, wc::POP, Some(Concept::Group)),
+        (&w.departments, wc::DEPT, Some(Concept::Group)),
+        (&w.devices, wc::DEVICE, None),
+        (&w.shared, wc::SHARED, None),
+        (&w.data, wc::DATA, None),
     ];
     for (terms, class, fallback) in words {
         for term in terms.iter().flatten() {
             check(term)?;
-            if !lx.add_word_class(term.get_ref(), class) {
-                // multi-word: becomes a phrase cue
-                lx.add_phrase(term.get_ref(), Some(fallback), None, false);
+            if lx.add_word_class(term.get_ref(), class) {
+                continue;
+            }
+            match fallback {
+                // a multi-word site or group becomes a scope phrase
+                Some(c) => {
+                    lx.add_phrase(term.get_ref(), Some(c), None, false);
+                }
+                None => {
+                    return Err(err(
+                        text,
+                        term.span().start,
+                        format!("{:?} must be a single word", term.get_ref()),
+                    ));
+                }
             }
         }
     }

@@ -430,6 +430,12 @@ fn bad_config_reports_line() {
     assert_eq!(e.line, 2, "{e}");
     let e = Analyzer::from_toml_str("\n\n[categories]\nplumbing = [\"pipe\"]\n").unwrap_err();
     assert_eq!(e.line, 4, "{e}");
+    let e = Analyzer::from_toml_str("[words]\ndevices = [\"cart\",\n  \"infusion pump\"]\n")
+        .unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    // the whole documented example parses
+    let doc = config_example();
+    Analyzer::from_toml_str(&doc).unwrap();
 }
 
 // ---- eval / cli helpers --------------------------------------------------
@@ -528,4 +534,20 @@ fn odd_input_never_panics() {
             assert!((1..=3).contains(&t.analysis.urgency));
         }
     }
+}
+
+/// The TOML example from the `config` module docs.
+fn config_example() -> String {
+    include_str!("config.rs")
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .or(l.strip_prefix("//!"))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
