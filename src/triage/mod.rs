@@ -1,14 +1,41 @@
 //! The analyzer: ticket text in; ITIL impact, urgency, priority, category,
 //! routing team and a worded explanation out.
 //!
-//! Everything here is pure: no I/O, no clock, no global state. Callers load
-//! configuration (see [`Analyzer::from_toml_str`]) and hand in the text.
+//! Everything here is pure: no I/O, no clock, no global state (the engine
+//! reuses a per-thread scratch buffer between calls, which is not
+//! observable). Callers load configuration (see [`Analyzer::from_toml_str`])
+//! and hand in the text.
+//!
+//! How it reads a ticket (see `engine.rs`):
+//! - a tokenizer folds case, contractions ("can't"), common misspellings and
+//!   inflections, marks quoted spans (pasted errors, subject lines, labels)
+//!   and clause boundaries;
+//! - cue phrases from the lexicon ([`lexicon`]) are matched longest-first;
+//!   a negator shortly before a cue cancels it ("nothing has gone down");
+//!   inside quotes only category cues and "a fault exists" count;
+//! - scope is parsed from quantifiers and their noun phrases ("all the tills
+//!   in the Leeds store", "the whole night shift", "none of our 14
+//!   engineers"), numbers of people, group nouns, critical systems, and
+//!   limiters ("only me", "other floors are fine");
+//! - urgency: harm, an active security incident or data loss is urgency 1
+//!   whatever the tone; work stopped is 1 unless a workaround or intermittency
+//!   is stated; degraded is 2; requests, questions and played-down minor
+//!   faults are 3; a deadline today lifts 3 to 2;
+//! - category is a weighted vote of cue phrases (system field counts 1.5x).
 //!
 //! This module owns the ITIL vocabulary ([`Priority`], [`Category`]) that the
 //! ticket domain stores, which is why `tickets` depends on `triage` and not
 //! the other way round.
 
 use serde::{Deserialize, Serialize};
+
+pub mod config;
+mod engine;
+pub mod eval;
+pub mod lexicon;
+#[cfg(test)]
+mod tests;
+mod text;
 
 /// A ticket's priority, from the ITIL impact x urgency matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -156,6 +183,7 @@ pub struct ConfigError {
 /// The analyzer with its lexicon. Cheap to share behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct Analyzer {
+    lexicon: engine::Lexicon,
     model_version: String,
 }
 
@@ -165,65 +193,42 @@ impl Default for Analyzer {
     }
 }
 
+/// The model version reported by the built-in lexicon.
+pub const MODEL_VERSION: &str = "ticketd-triage-1";
+
 impl Analyzer {
     /// The built-in lexicon.
     pub fn builtin() -> Analyzer {
         Analyzer {
-            model_version: "ticketd-triage-0".to_string(),
+            lexicon: engine::Lexicon::builtin(),
+            model_version: MODEL_VERSION.to_string(),
         }
     }
 
-    /// The built-in lexicon extended/overridden by a TOML document.
+    /// The built-in lexicon extended/overridden by a TOML document
+    /// (format: see [`config`]).
     pub fn from_toml_str(text: &str) -> Result<Analyzer, ConfigError> {
-        let _ = text;
-        Ok(Analyzer::builtin())
+        let (lexicon, version) = config::apply(text)?;
+        Ok(Analyzer {
+            lexicon,
+            model_version: version.unwrap_or_else(|| MODEL_VERSION.to_string()),
+        })
     }
 
-    /// Analyzes one ticket.
+    /// The model version stamped on every analysis.
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    /// The team a category routes to.
+    pub fn team_for(&self, category: Category) -> &str {
+        &self.lexicon.teams[category as usize]
+    }
+
+    /// Analyzes one ticket: `description` is the free text, `system` the
+    /// affected-system field (may be empty).
     pub fn analyze(&self, description: &str, system: &str) -> Triage {
-        let text = format!("{} {}", description, system).to_lowercase();
-        let mut signals = Vec::new();
-        let mut impact = 3;
-        let mut urgency = 3;
-        for (word, imp) in [("everyone", 1), ("all users", 1), ("team", 2)] {
-            if text.contains(word) && imp < impact {
-                impact = imp;
-                signals.push(Signal {
-                    text: word.to_string(),
-                    kind: "impact".into(),
-                    effect: format!("impact {imp}"),
-                });
-            }
-        }
-        for (word, urg) in [("down", 1), ("outage", 1), ("slow", 2)] {
-            if text.contains(word) && urg < urgency {
-                urgency = urg;
-                signals.push(Signal {
-                    text: word.to_string(),
-                    kind: "urgency".into(),
-                    effect: format!("urgency {urg}"),
-                });
-            }
-        }
-        let priority = Priority::from_matrix(impact, urgency);
-        let priority_score = match priority {
-            Priority::Critical => 90,
-            Priority::High => 70,
-            Priority::Medium => 45,
-            Priority::Low => 20,
-        };
-        Triage {
-            priority,
-            priority_score,
-            analysis: Analysis {
-                impact,
-                urgency,
-                category: Category::Software,
-                team: "Application Support".into(),
-                signals,
-                confidence: 0.5,
-                model_version: self.model_version.clone(),
-            },
-        }
+        self.lexicon
+            .analyze(description, system, &self.model_version)
     }
 }
