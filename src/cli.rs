@@ -7,8 +7,12 @@ use anyhow::Context;
 
 use crate::config::{TriageArgs, TriageEvalArgs};
 use crate::server::load_analyzer;
+use crate::triage::eval;
 
-/// Analyzes one ticket (`--text`) or JSON Lines from standard input.
+/// Analyzes one ticket (`--text`) or JSON Lines from standard input, one
+/// verdict line per input line. A bad line is reported on standard error
+/// with its number; the others are still analyzed, and the exit code says
+/// whether any failed.
 pub fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
     let analyzer = load_analyzer(args.triage_config.as_deref())?;
     let stdout = std::io::stdout();
@@ -25,23 +29,11 @@ pub fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        #[derive(serde::Deserialize)]
-        struct Input {
-            description: String,
-            #[serde(default)]
-            system: String,
-        }
-        match serde_json::from_str::<Input>(&line) {
-            Ok(input) => {
-                serde_json::to_writer(
-                    &mut out,
-                    &analyzer.analyze(&input.description, &input.system),
-                )?;
-                writeln!(out)?;
-            }
+        match eval::triage_json_line(&analyzer, &line) {
+            Ok(verdict) => writeln!(out, "{verdict}")?,
             Err(e) => {
                 failed = true;
-                eprintln!("line {}: {e}", n + 1);
+                eprintln!("line {}: {}", n + 1, e.reason);
             }
         }
     }
@@ -52,10 +44,19 @@ pub fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Scores the analyzer against labelled JSON Lines.
+/// Scores the analyzer against labelled JSON Lines: a table, or JSON.
 pub fn triage_eval(args: TriageEvalArgs) -> anyhow::Result<ExitCode> {
-    let _ = load_analyzer(args.triage_config.as_deref())?;
-    anyhow::bail!("triage-eval is not available yet")
+    let analyzer = load_analyzer(args.triage_config.as_deref())?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let report = eval::evaluate(&analyzer, &text)
+        .map_err(|e| anyhow::anyhow!("{}: line {}: {}", args.file.display(), e.line, e.reason))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads a password (without echo on a terminal) and prints its argon2id
