@@ -445,3 +445,50 @@ async fn generated_certificate_is_reused_and_its_key_private() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_large_initial_tickets_arrives_whole() {
+    // Forty tickets of ~3 KB: `initial_tickets` is sent in fragments.
+    let app = spawn_with(Options {
+        args: generous_limits(),
+        ..Options::default()
+    })
+    .await;
+    let (mut a, _) = app.connect_ready().await;
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        ids.push(
+            a.submit(&format!(
+                "{n}: {}",
+                "the scanner loses its pairing ".repeat(100)
+            ))
+            .await,
+        );
+    }
+    let (_, initial) = app.connect_ready().await;
+    let got: Vec<String> = initial
+        .iter()
+        .map(|t| t["request_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, ids);
+}
+
+#[tokio::test]
+async fn ws_without_an_upgrade_is_refused_clearly() {
+    let app = spawn_app().await;
+    let resp = app
+        .http()
+        .get(format!("{}/ws", app.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 426);
+    assert_eq!(resp.headers()["upgrade"], "websocket");
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WebSocket")
+    );
+}

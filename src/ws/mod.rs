@@ -12,16 +12,19 @@
 //! `submit_ticket` its submission limit.
 
 mod envelope;
+mod handshake;
 mod session;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Extension, Json, Router};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
 use crate::limits::{CapExceeded, RetryAfter, Scope};
@@ -32,23 +35,20 @@ use crate::telemetry::RequestId;
 
 /// The WebSocket route.
 pub fn routes() -> Router<AppState> {
-    let initial = Arc::new(session::InitialCache::default());
-    Router::new().route(
-        "/ws",
-        any(move |state, peer, headers, id, ws| {
-            upgrade(state, peer, headers, id, ws, initial.clone())
-        }),
-    )
+    Router::new().route("/ws", any(upgrade))
 }
 
 async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     id: Option<Extension<RequestId>>,
-    ws: WebSocketUpgrade,
-    initial: Arc<session::InitialCache>,
+    mut request: Request,
 ) -> Response {
+    let handshake = match handshake::check(&mut request) {
+        Ok(h) => h,
+        Err(refused) => return refused.into_response(),
+    };
+    let headers = request.headers();
     let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -105,29 +105,40 @@ async fn upgrade(
     // Held for the session's life: shutdown waits for it.
     let tracked = state.sessions.token();
     let max = state.ws.max_message_bytes;
-    ws
-        // Small buffers: most of an idle client's memory is these.
+    let config = WebSocketConfig::default()
+        // Small buffers: most of an idle client's memory is these. Large
+        // messages go out as fragments (see `session`), so the write buffer
+        // never holds more than one fragment.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        // A single frame may be as large as `initial_tickets`; the bound is
-        // there for a peer that stops reading while a frame is queued.
-        .max_write_buffer_size(256 * 1024 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_failed_upgrade(move |error| {
-            tracing::warn!(%peer, %error, "websocket upgrade failed");
-        })
-        .on_upgrade(move |socket| {
-            async move {
-                session::run(socket, state, peer, client, slot, initial).await;
-                drop(tracked);
+        .max_write_buffer_size(session::FRAGMENT_BYTES * 4)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let response = handshake.response();
+    let on_upgrade = handshake.on_upgrade;
+    tokio::spawn(
+        async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let socket = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    session::run(socket, state, peer, client, slot).await;
+                }
+                Err(error) => tracing::warn!(%error, "websocket upgrade failed"),
             }
-            .instrument(span)
-        })
+            drop(tracked);
+        }
+        .instrument(span),
+    );
+    response
 }
 
 /// An upgrade refused with the one JSON error shape (and `Retry-After`).
-fn refuse(
+pub(super) fn refuse(
     status: StatusCode,
     code: ErrorCode,
     message: &str,

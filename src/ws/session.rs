@@ -13,12 +13,18 @@
 //! closed with 1008.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::envelope;
 use crate::events::{Event, Frame};
@@ -27,29 +33,14 @@ use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 
-/// `initial_tickets` as a text payload, converted once per store version
-/// and shared by every client that connects before the next change.
-#[derive(Default)]
-pub struct InitialCache(Mutex<Option<(u64, Utf8Bytes)>>);
+/// An upgraded connection.
+pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-impl InitialCache {
-    fn get(&self, state: &AppState) -> (u64, Utf8Bytes) {
-        let (version, frame) = state.service.initial_frame();
-        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, text)) = cached.as_ref()
-            && *v == version
-        {
-            return (version, text.clone());
-        }
-        let text = to_text(&frame);
-        *cached = Some((version, text.clone()));
-        (version, text)
-    }
-}
-
-fn to_text(frame: &Frame) -> Utf8Bytes {
-    Utf8Bytes::try_from(frame.bytes().clone()).expect("frames hold UTF-8 JSON")
-}
+/// The largest frame the server sends. A longer message (`initial_tickets`
+/// with thousands of tickets) goes out as fragments of this size, so no
+/// client's write buffer ever grows to the size of the whole message and
+/// stays that large.
+pub const FRAGMENT_BYTES: usize = 16 * 1024;
 
 /// Why a session ended, for the log.
 enum End {
@@ -63,12 +54,11 @@ enum End {
 }
 
 pub async fn run(
-    mut socket: WebSocket,
+    mut socket: Socket,
     state: AppState,
     peer: SocketAddr,
     client: IpAddr,
     slot: ConnectionGuard,
-    initial: Arc<InitialCache>,
 ) {
     // Holds this client's connection slot until the session ends.
     let _slot = slot;
@@ -76,7 +66,7 @@ pub async fn run(
     // Subscribe before the snapshot, then skip what the snapshot holds:
     // nothing is missed and nothing is seen twice.
     let mut events = state.service.subscribe();
-    let (snapshot_version, initial_text) = initial.get(&state);
+    let (snapshot_version, initial) = state.service.initial_frame();
     let caller = Caller { addr: client };
     let mut refused_in_a_row = 0u32;
     let metrics = state.metrics.clone();
@@ -85,7 +75,7 @@ pub async fn run(
 
     let send_timeout = settings.send_timeout();
     let end = 'session: {
-        if let Err(end) = send(&mut socket, Message::Text(initial_text), send_timeout).await {
+        if let Err(end) = send_text(&mut socket, initial.bytes(), send_timeout).await {
             break 'session end;
         }
         metrics.ws_sent("initial_tickets");
@@ -99,10 +89,10 @@ pub async fn run(
             tokio::select! {
                 biased;
                 _ = state.shutdown.cancelled() => {
-                    close(&mut socket, close_code::AWAY, "server shutting down").await;
+                    close(&mut socket, CloseCode::Away, "server shutting down").await;
                     break 'session End::Shutdown;
                 }
-                incoming = socket.recv() => {
+                incoming = socket.next() => {
                     last_heard = Instant::now();
                     let message = match incoming {
                         None => break 'session End::ClientClosed,
@@ -117,7 +107,7 @@ pub async fn run(
                         Message::Text(text) => Some(envelope::parse(&text)),
                         Message::Binary(_) => None,
                         Message::Close(_) => break 'session End::ClientClosed,
-                        Message::Ping(_) | Message::Pong(_) => continue,
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                     };
                     let (reply, reply_event) = match admit(&state, client, incoming.as_ref()) {
                         Ok(()) => {
@@ -138,7 +128,7 @@ pub async fn run(
                             refused_in_a_row += 1;
                             if refused_in_a_row > state.limits.ws_refusals_before_close() {
                                 tracing::info!(%peer, %client, "closing a client that ignores the rate limit");
-                                close(&mut socket, close_code::POLICY, "rate limit exceeded").await;
+                                close(&mut socket, CloseCode::Policy, "rate limit exceeded").await;
                                 break 'session End::RateLimited;
                             }
                             let name = match incoming.as_ref().map(|i| &i.event) {
@@ -150,7 +140,7 @@ pub async fn run(
                             (rate_limited(refusal, reference), "error")
                         }
                     };
-                    if let Err(end) = send(&mut socket, Message::Text(to_text(&reply)), send_timeout).await {
+                    if let Err(end) = send_text(&mut socket, reply.bytes(), send_timeout).await {
                         break 'session end;
                     }
                     metrics.ws_sent(reply_event);
@@ -158,7 +148,7 @@ pub async fn run(
                 published = events.recv() => {
                     match published {
                         Ok(p) if p.is_after(snapshot_version) => {
-                            if let Err(end) = send(&mut socket, Message::Text(to_text(&p.frame)), send_timeout).await {
+                            if let Err(end) = send_text(&mut socket, p.frame.bytes(), send_timeout).await {
                                 break 'session end;
                             }
                             metrics.ws_sent(p.event);
@@ -166,21 +156,21 @@ pub async fn run(
                         Ok(_) => {}
                         Err(RecvError::Lagged(missed)) => {
                             tracing::warn!(%peer, missed, "client too slow for the broadcast; disconnecting");
-                            close(&mut socket, close_code::AGAIN, "too slow: reconnect to resync").await;
+                            close(&mut socket, CloseCode::Again, "too slow: reconnect to resync").await;
                             break 'session End::Lagged;
                         }
                         Err(RecvError::Closed) => {
-                            close(&mut socket, close_code::AWAY, "server shutting down").await;
+                            close(&mut socket, CloseCode::Away, "server shutting down").await;
                             break 'session End::Shutdown;
                         }
                     }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= settings.idle_timeout() {
-                        close(&mut socket, close_code::POLICY, "idle timeout").await;
+                        close(&mut socket, CloseCode::Policy, "idle timeout").await;
                         break 'session End::Idle;
                     }
-                    if let Err(end) = send(&mut socket, Message::Ping(Default::default()), send_timeout).await {
+                    if let Err(end) = send(&mut socket, Message::Ping(Bytes::new()), send_timeout).await {
                         break 'session end;
                     }
                 }
@@ -276,7 +266,30 @@ async fn handle(
     }
 }
 
-async fn send(socket: &mut WebSocket, message: Message, within: Duration) -> Result<(), End> {
+/// Sends one text message from shared bytes: as one frame, or as
+/// fragments of at most [`FRAGMENT_BYTES`]. The bytes are the encoded event,
+/// shared by every client; nothing is copied or re-validated per client.
+async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Result<(), End> {
+    if text.len() <= FRAGMENT_BYTES {
+        let frame = WireFrame::message(text.clone(), OpCode::Data(Data::Text), true);
+        return send(socket, Message::Frame(frame), within).await;
+    }
+    let mut start = 0;
+    while start < text.len() {
+        let end = (start + FRAGMENT_BYTES).min(text.len());
+        let opcode = if start == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let frame = WireFrame::message(text.slice(start..end), opcode, end == text.len());
+        send(socket, Message::Frame(frame), within).await?;
+        start = end;
+    }
+    Ok(())
+}
+
+async fn send(socket: &mut Socket, message: Message, within: Duration) -> Result<(), End> {
     match tokio::time::timeout(within, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Error("send failed")),
@@ -284,35 +297,20 @@ async fn send(socket: &mut WebSocket, message: Message, within: Duration) -> Res
     }
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+async fn close(socket: &mut Socket, code: CloseCode, reason: &'static str) {
     let frame = Message::Close(Some(CloseFrame {
         code,
-        reason: Utf8Bytes::from_static(reason),
+        reason: reason.into(),
     }));
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(frame)).await;
 }
 
 /// Maps a receive error to the close code RFC 6455 asks for.
-fn classify(error: &axum::Error) -> (u16, &'static str) {
-    use std::error::Error as _;
-    let mut source = error.source();
-    while let Some(e) = source {
-        if let Some(ws) = e.downcast_ref::<tungstenite_error::Error>() {
-            return match ws {
-                tungstenite_error::Error::Utf8(_) => {
-                    (close_code::INVALID, "invalid UTF-8 in a text frame")
-                }
-                tungstenite_error::Error::Capacity(_) => (close_code::SIZE, "message too big"),
-                tungstenite_error::Error::Protocol(_) => (close_code::PROTOCOL, "protocol error"),
-                _ => (close_code::ERROR, "connection error"),
-            };
-        }
-        source = e.source();
+fn classify(error: &WsError) -> (CloseCode, &'static str) {
+    match error {
+        WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8 in a text frame"),
+        WsError::Capacity(_) => (CloseCode::Size, "message too big"),
+        WsError::Protocol(_) => (CloseCode::Protocol, "protocol error"),
+        _ => (CloseCode::Error, "connection error"),
     }
-    (close_code::ERROR, "connection error")
-}
-
-/// axum re-exports no tungstenite error type; name the one it wraps.
-mod tungstenite_error {
-    pub use tungstenite::Error;
 }
