@@ -40,7 +40,7 @@ pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// with thousands of tickets) goes out as fragments of this size, so no
 /// client's write buffer ever grows to the size of the whole message and
 /// stays that large.
-pub const FRAGMENT_BYTES: usize = 16 * 1024;
+pub const FRAGMENT_BYTES: usize = 4 * 1024;
 
 /// Why a session ended, for the log.
 enum End {
