@@ -492,3 +492,33 @@ async fn ws_without_an_upgrade_is_refused_clearly() {
             .contains("WebSocket")
     );
 }
+
+#[tokio::test]
+async fn pings_keep_a_reading_client_and_drop_a_silent_one() {
+    let app = spawn_with(Options {
+        args: ["--ping-interval-secs", "1", "--idle-timeout-secs", "2"]
+            .map(String::from)
+            .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    let (mut reader, _) = app.connect_ready().await;
+    let (mut silent, _) = app.connect_ready().await;
+    // The reader answers every ping (its client library pongs as it reads)
+    // through several ping cycles.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(4);
+    while tokio::time::Instant::now() < until {
+        use futures_util::StreamExt;
+        let next =
+            tokio::time::timeout(std::time::Duration::from_millis(200), reader.stream.next()).await;
+        if let Ok(frame) = next {
+            assert!(matches!(frame, Some(Ok(_))), "reader dropped: {frame:?}");
+        }
+    }
+    let id = reader
+        .submit("still connected after four ping cycles")
+        .await;
+    assert_eq!(id.len(), 36);
+    // The silent client never read, so never answered: it was dropped.
+    assert_eq!(silent.expect_close().await, Some(1008));
+}
