@@ -484,8 +484,8 @@ enum Scope {
 /// Evidence gathered from one ticket.
 struct Ev {
     /// First span per concept (index = concept slot).
-    span: [Option<(u32, u32)>; 20],
-    count: [u16; 20],
+    span: [Option<(u32, u32)>; 21],
+    count: [u16; 21],
     cat: [u32; 10],
     cat_span: [Option<(u32, u32)>; 10],
     w_strong: Option<(u32, u32)>,
@@ -503,6 +503,8 @@ struct Ev {
     shouting: u16,
     exclaims: u16,
     critical_sys: Option<(u32, u32, bool)>, // span, in system field
+    /// A critical system named in the description.
+    critical_desc: Option<(u32, u32)>,
 }
 
 fn slot(c: Concept) -> usize {
@@ -526,15 +528,16 @@ fn slot(c: Concept) -> usize {
         Concept::Threat => 16,
         Concept::Problem => 17,
         Concept::Neutral => 18,
-        Concept::Cat(_) => 19,
+        Concept::LifeSafety => 19,
+        Concept::Cat(_) => 20,
     }
 }
 
 impl Ev {
     fn new() -> Ev {
         Ev {
-            span: [None; 20],
-            count: [0; 20],
+            span: [None; 21],
+            count: [0; 21],
             cat: [0; 10],
             cat_span: [None; 10],
             w_strong: None,
@@ -551,6 +554,7 @@ impl Ev {
             shouting: 0,
             exclaims: 0,
             critical_sys: None,
+            critical_desc: None,
         }
     }
     fn add(&mut self, c: Concept, span: (u32, u32)) {
@@ -753,6 +757,7 @@ impl Lexicon {
             }
             if p.critical && !quoted && ev.critical_sys.is_none() {
                 ev.critical_sys = Some((sp.0, sp.1, false));
+                ev.critical_desc = Some(sp);
             }
             if p.cues.is_empty() || p.has(Concept::Neutral) {
                 continue;
@@ -825,7 +830,10 @@ impl Lexicon {
                         Concept::Outage | Concept::Degraded | Concept::Problem => {
                             ev.add(Concept::Problem, sp)
                         }
-                        Concept::Alarm | Concept::Harm | Concept::SecurityIncident => {
+                        Concept::Alarm
+                        | Concept::Harm
+                        | Concept::LifeSafety
+                        | Concept::SecurityIncident => {
                             ev.quoted_alarm.get_or_insert(sp);
                         }
                         _ => {}
@@ -1248,7 +1256,47 @@ impl Lexicon {
         };
         let q = |sp: (u32, u32)| snippet(desc, sp);
 
-        // critical system
+        // critical system: raises impact when the system itself is affected,
+        // not when one person asks for something on it ("add me to the
+        // finance mailbox", "can I get access to PACS?")
+        let failing = [
+            Outage,
+            Degraded,
+            Problem,
+            Intermittent,
+            Harm,
+            LifeSafety,
+            SecurityIncident,
+            DataLoss,
+            Threat,
+        ]
+        .into_iter()
+        .any(|c| ev.has(c));
+        let personal = ev.s_weak > 0
+            && ev.g_strong.is_none()
+            && ev.w_strong.is_none()
+            && ev.w_weak.is_none()
+            && ev.g_weak <= ev.s_weak;
+        let request_only = (ev.has(Request) || ev.has(Hedge)) && !failing;
+        if let Some((a, b, in_system)) = ev.critical_sys
+            && (personal || (in_system && request_only))
+        {
+            let t = if in_system {
+                system.get(a as usize..b as usize).unwrap_or(system)
+            } else {
+                desc.get(a as usize..b as usize).unwrap_or("")
+            };
+            let why = if personal {
+                "critical system, but only the writer is affected → no boost"
+            } else {
+                "critical system, but a request or question about it → no boost"
+            };
+            sig(t.to_string(), "system", why.into());
+            ev.critical_sys = match ev.critical_desc {
+                Some(sp) if !personal => Some((sp.0, sp.1, false)),
+                _ => None,
+            };
+        }
         if let Some((a, b, in_system)) = ev.critical_sys {
             if in_system {
                 ev.scope(Scope::WStrong, (u32::MAX, u32::MAX));
@@ -1324,8 +1372,24 @@ impl Lexicon {
             (3, if ev.s_weak > 0 { 0.6 } else { 0.3 })
         };
 
+        // harm to people across a ward, floor or area is widespread
+        let (impact, imp_strength) = match ev.sp(LifeSafety) {
+            Some(sp) if impact == 2 => {
+                sig(
+                    q(sp),
+                    "impact",
+                    "people's safety at risk across a group or area → impact widespread".into(),
+                );
+                (1, imp_strength.min(0.8))
+            }
+            _ => (impact, imp_strength),
+        };
+
         // ---- urgency
-        if ev.has(SecurityIncident) && !ev.has(Harm) && !ev.has(DataLoss) && ev.has(Reassurance) {
+        if ev.has(SecurityIncident) && !ev.has(Harm)
+            && !ev.has(LifeSafety)
+            && !ev.has(DataLoss)
+            && ev.has(Reassurance) {
             // "flagged a trojan and quarantined it, scan is clean": contained
             let sp = ev.sp(SecurityIncident).unwrap();
             ev.count[slot(SecurityIncident)] = 0;
@@ -1336,7 +1400,7 @@ impl Lexicon {
                 "incident contained → treated as a threat".into(),
             );
         }
-        let hard = [Harm, SecurityIncident, DataLoss]
+        let hard = [LifeSafety, Harm, SecurityIncident, DataLoss]
             .into_iter()
             .find(|&c| ev.has(c));
         let has = |c: Concept| ev.has(c);
@@ -1349,6 +1413,7 @@ impl Lexicon {
         if let Some(h) = hard {
             let (kind, eff) = match h {
                 Harm => ("urgency", "urgency: harm or safety risk now"),
+                LifeSafety => ("urgency", "urgency: people's safety at risk now"),
                 SecurityIncident => ("urgency", "urgency: security incident in progress"),
                 _ => ("urgency", "urgency: data loss"),
             };
