@@ -52,6 +52,9 @@ impl Phrase {
 struct Ids {
     teams: u32,
     else_: u32,
+    all: u32,
+    should: [u32; 2],
+    loc: [u32; 3],
     one: u32,
     no: u32,
     every: u32,
@@ -295,6 +298,10 @@ impl Lexicon {
             "than",
             "then",
             "so",
+            "all",
+            "at",
+            "should",
+            "must",
         ] {
             for t in text::phrase_words(w) {
                 self.intern(&t);
@@ -336,6 +343,9 @@ impl Lexicon {
             take: ["takes", "took", "taking", "wait", "load", "lasts"].map(|w| self.id(w)),
             has: self.id("has"),
             teams: self.id("team"),
+            all: self.id("all"),
+            should: ["should", "must"].map(|w| self.id(w)),
+            loc: ["in", "on", "at"].map(|w| self.id(w)),
             else_: self.id("else"),
             one: self.id("one"),
             no: self.id("no"),
@@ -665,6 +675,17 @@ thread_local! {
     });
 }
 
+/// The word as written ends in a plural -s ("tills", "PCs"; not "access").
+fn plural(text: &str, t: &Tok) -> bool {
+    let w = text.get(t.start as usize..t.end as usize).unwrap_or("");
+    w.len() >= 3
+        && w.ends_with(['s', 'S'])
+        && !w.ends_with("'s")
+        && !w.ends_with("’s")
+        && !w.ends_with("ss")
+        && !w.ends_with("SS")
+}
+
 fn snippet(text: &str, span: (u32, u32)) -> String {
     let (a, b) = (span.0 as usize, span.1 as usize);
     text.get(a..b).unwrap_or("").to_string()
@@ -704,7 +725,11 @@ impl Lexicon {
         s.urg_skip.clear();
         s.urg_skip.resize(n, false);
         for i in 0..n {
-            if cls(i) & wc::OTHER == 0 || toks[i].has(text::F_QUOTED) {
+            // "zones A and B are still running", "lines 1 and 3 are fine"
+            let plural_subject = toks[i].has(text::F_SENT_START | text::F_CLAUSE_START)
+                && cls(i) & (wc::GROUP | wc::SITE | wc::SHARED) != 0
+                && plural(desc, &toks[i]);
+            if (cls(i) & wc::OTHER == 0 && !plural_subject) || toks[i].has(text::F_QUOTED) {
                 continue;
             }
             let mut fine_at = None;
@@ -729,8 +754,13 @@ impl Lexicon {
             }
             // is it about people/places? ("other floors", "the rest of Finance", "everyone else")
             let prev = if i > 0 { toks[i - 1].id } else { NONE };
-            let mut about_scope = toks[i].id == ids.else_
-                && (prev == ids.everywhere || prev == ids.everyone || prev == ids.everybody);
+            let mut about_scope = (toks[i].id == ids.else_
+                && (prev == ids.everywhere || prev == ids.everyone || prev == ids.everybody))
+                || (plural_subject && cls(i) & (wc::GROUP | wc::SITE) != 0);
+            // "the other 4 tills are fine": another device of the same kind
+            if (i..=j).any(|k| cls(k) & wc::DEVICE != 0) {
+                ev.add(Concept::Workaround, span(i, end));
+            }
             for k in i + 1..(i + 4).min(j) {
                 if cls(k) & (wc::SCOPE & !wc::DEVICE) != 0 {
                     about_scope = true;
@@ -789,7 +819,8 @@ impl Lexicon {
                 .any(|t| self.is_teams_product(desc, t));
             for &c in &p.cues {
                 if c.is_impact() {
-                    if quoted || product {
+                    // "others in my team seem fine": who is NOT affected
+                    if quoted || product || (s.urg_skip[st] && c != Concept::Single) {
                         continue;
                     }
                     match c {
@@ -959,8 +990,10 @@ impl Lexicon {
                 continue;
             }
             let c = cls(i);
+            // scope words in "the other 4 tills are fine" are not who is affected
+            let unaffected = s.urg_skip[i];
             // quantifiers: all / every / entire / whole
-            if c & wc::QUANT != 0 && !impact_covered(i) {
+            if c & wc::QUANT != 0 && !impact_covered(i) && !unaffected {
                 if t.id == ids.every
                     && i + 1 < n
                     && ((toks[i + 1].has(text::F_NUMBER) || cls(i + 1) & wc::NUMWORD != 0)
@@ -991,16 +1024,25 @@ impl Lexicon {
                     qual &= wc::ORG | wc::SITE | wc::GROUP | wc::DEPT;
                 }
                 let people = head == 0 || (head | qual) & (wc::GROUP | wc::DEPT | wc::POP) != 0;
-                ev.people(
-                    decide_scope(head, num, qual),
-                    span(i, end.min(n - 1)),
-                    people,
-                );
+                let mut sc = decide_scope(head, num, qual);
+                // "all the store tills", "all screens in the control room"
+                if sc.is_none()
+                    && t.id == ids.all
+                    && num.is_none()
+                    && (i + 1..j).any(|k| cls(k) & wc::DEVICE != 0 && plural(desc, &toks[k]))
+                    // not a rule about devices ("all laptops should have it")
+                    && !toks
+                        .iter()
+                        .any(|u| u.clause == t.clause && ids.should.contains(&u.id))
+                {
+                    sc = Some(Scope::WWeak);
+                }
+                ev.people(sc, span(i, end.min(n - 1)), people);
                 continue;
             }
             // person quantifiers: everyone / nobody / none / no one
             let no_one = t.id == ids.no && i + 1 < n && toks[i + 1].id == ids.one;
-            if (c & wc::PQUANT != 0 || no_one) && !impact_covered(i) {
+            if (c & wc::PQUANT != 0 || no_one) && !impact_covered(i) && !unaffected {
                 let nx = if no_one { i + 2 } else { i + 1 };
                 if nx < n && toks[nx].id == ids.else_ {
                     continue;
@@ -1050,6 +1092,7 @@ impl Lexicon {
             if let Some(v) = val
                 && v >= 2
                 && !impact_covered(i)
+                && !unaffected
             {
                 for j in i + 1..(i + 4).min(n) {
                     let cj = cls(j);
@@ -1074,6 +1117,14 @@ impl Lexicon {
                     if cj & (wc::PREP | wc::NPSTOP) != 0 {
                         break;
                     }
+                    // "till 3", "dock 5 printer", "the 3 CNC workstation PCs": a count
+                    // needs a plural noun (people nouns are plural as they are)
+                    if cj & (wc::GROUP | wc::DEVICE | wc::SHARED) != 0
+                        && cj & (wc::POP | wc::DEPT) == 0
+                        && !plural(desc, &toks[j])
+                    {
+                        continue;
+                    }
                     if cj & (wc::POP | wc::GROUP | wc::DEVICE | wc::DEPT | wc::SHARED) != 0
                         && !self.is_teams_product(desc, &toks[j])
                     {
@@ -1088,15 +1139,27 @@ impl Lexicon {
                 }
             }
             // standalone group nouns and weak scope words
-            if cover[i] == NONE || !impact_covered(i) {
+            if (cover[i] == NONE || !impact_covered(i)) && !unaffected {
                 let yours = i > 0 && toks[i - 1].id == ids.your;
                 // "I'm in the sales team and my laptop ...": membership, not scope
                 let member = (i.saturating_sub(5)..i)
                     .any(|k| toks[k].id == ids.i && toks[k].clause == t.clause);
+                // "the printer in ward 7", "the new hire in the lab": where one
+                // device or person is, not who is affected
+                let located = (i.saturating_sub(3)..i)
+                    .find(|&k| ids.loc.contains(&toks[k].id) && toks[k].clause == t.clause)
+                    .is_some_and(|k| {
+                        (k.saturating_sub(4)..k).any(|m| {
+                            toks[m].clause == t.clause
+                                && cls(m) & (wc::DEVICE | wc::POP) != 0
+                                && !plural(desc, &toks[m])
+                        })
+                    });
+                let member = member || located;
                 if c & wc::GROUP != 0 && !self.is_teams_product(desc, t) && !yours && !member {
                     ev.people(Some(Scope::GStrong), span(i, i), true);
                 }
-                if c & (wc::DEPT | wc::WE) != 0 {
+                if c & (wc::DEPT | wc::WE) != 0 && !(located && c & wc::DEPT != 0) {
                     ev.g_weak += 1;
                     if ev.g_weak_span.is_none() {
                         ev.g_weak_span = Some(span(i, i));
