@@ -1159,7 +1159,17 @@ impl Lexicon {
                 if c & wc::GROUP != 0 && !self.is_teams_product(desc, t) && !yours && !member {
                     ev.people(Some(Scope::GStrong), span(i, i), true);
                 }
-                if c & (wc::DEPT | wc::WE) != 0 && !(located && c & wc::DEPT != 0) {
+                // "we" in "could we get ..." or "we use the other one" is the
+                // writer asking or coping, not a count of who is affected
+                let phrase_has = |k: usize, cue: Concept| {
+                    cover[k] != NONE && self.phrases[cover[k] as usize].has(cue)
+                };
+                let we_aside = c & wc::WE != 0
+                    && (phrase_has(i, Concept::Request)
+                        || (0..n).any(|k| {
+                            toks[k].clause == t.clause && phrase_has(k, Concept::Workaround)
+                        }));
+                if c & (wc::DEPT | wc::WE) != 0 && !(located && c & wc::DEPT != 0) && !we_aside {
                     ev.g_weak += 1;
                     if ev.g_weak_span.is_none() {
                         ev.g_weak_span = Some(span(i, i));
