@@ -316,7 +316,8 @@ impl Lexicon {
             })
             .collect();
         for p in &mut self.phrases {
-            if p.words.len() > 1 && p.cat.iter().all(|&w| w == 0) {
+            // a phrase that suppresses its words ("on paper") takes none of their categories
+            if p.words.len() > 1 && p.cat.iter().all(|&w| w == 0) && !p.has(Concept::Neutral) {
                 for &w in p.words.iter() {
                     if let Some(Some(c)) = single.get(w as usize) {
                         for k in 0..10 {

@@ -1100,7 +1100,6 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
             "from abroad",
             "foreign ip",
             "impossible travel",
-            "logging into the",
             "someone has logged",
             "someone is logged",
             "someone accessed",
@@ -1580,6 +1579,8 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Reassurance,
         &[
+            "still usable",
+            "usable",
             "works fine",
             "working fine",
             "work fine",
@@ -1690,6 +1691,10 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Request,
         &[
+            "what does",
+            "what does that mean",
+            "is that it",
+            "is this it",
             "could you",
             "can you",
             "could we",
@@ -1840,6 +1845,10 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Problem,
         &[
+            "on its own",
+            "by itself",
+            "driving me mad",
+            "driving me crazy",
             "error",
             "errors",
             "issue",
@@ -1965,7 +1974,7 @@ pub const CATEGORY_TERMS: &[(Category, &[(&str, u8)])] = &[
     (
         Category::Network,
         &[
-            ("lost connection", 4),
+            ("lost connection", 6),
             ("network", 3),
             ("wi fi", 3),
             ("wireless", 3),
@@ -2020,6 +2029,12 @@ pub const CATEGORY_TERMS: &[(Category, &[(&str, u8)])] = &[
     (
         Category::Hardware,
         &[
+            ("gps", 3),
+            ("tracker", 3),
+            ("sensor", 3),
+            ("sensors", 3),
+            ("freezer", 2),
+            ("fridge", 2),
             ("laptop", 3),
             ("pc", 2),
             ("desktop", 2),
@@ -2091,6 +2106,13 @@ pub const CATEGORY_TERMS: &[(Category, &[(&str, u8)])] = &[
     (
         Category::Software,
         &[
+            ("mes", 3),
+            ("lims", 4),
+            ("pms", 3),
+            ("mis", 3),
+            ("eln", 3),
+            ("pacs", 3),
+            ("lis", 3),
             ("software", 3),
             ("app", 2),
             ("application", 3),
@@ -2258,10 +2280,13 @@ pub const CATEGORY_TERMS: &[(Category, &[(&str, u8)])] = &[
     (
         Category::Access,
         &[
+            ("reset my password", 5),
+            ("log into", 3),
+            ("login failed", 4),
             ("saml", 4),
             ("unlock", 3),
             ("add user", 4),
-            ("forgot my password", 4),
+            ("forgot my password", 6),
             ("security group", 4),
             ("account", 3),
             ("log in", 3),
