@@ -516,6 +516,8 @@ struct Ev {
     critical_sys: Option<(u32, u32, bool)>, // span, in system field
     /// A critical system named in the description.
     critical_desc: Option<(u32, u32)>,
+    /// The first shouted word or run of exclamation marks.
+    tone_span: Option<(u32, u32)>,
 }
 
 fn slot(c: Concept) -> usize {
@@ -566,6 +568,7 @@ impl Ev {
             exclaims: 0,
             critical_sys: None,
             critical_desc: None,
+            tone_span: None,
         }
     }
     fn add(&mut self, c: Concept, span: (u32, u32)) {
@@ -718,9 +721,17 @@ impl Lexicon {
         for t in toks {
             if t.has(text::F_ALLCAPS) && !t.has(text::F_QUOTED) && t.end - t.start >= 4 {
                 ev.shouting += 1;
+                ev.tone_span.get_or_insert((t.start, t.end));
             }
         }
         ev.exclaims = desc.bytes().filter(|&b| b == b'!').count() as u16;
+        if ev.exclaims >= 3
+            && ev.shouting < 2
+            && let Some(a) = desc.find('!')
+        {
+            let b = a + desc[a..].bytes().take_while(|&c| c == b'!').count();
+            ev.tone_span = Some((a as u32, b as u32));
+        }
 
         // 1. partial scope ("other floors are fine") - tokens skipped for urgency
         s.urg_skip.clear();
@@ -1460,10 +1471,12 @@ impl Lexicon {
         };
 
         // ---- urgency
-        if ev.has(SecurityIncident) && !ev.has(Harm)
+        if ev.has(SecurityIncident)
+            && !ev.has(Harm)
             && !ev.has(LifeSafety)
             && !ev.has(DataLoss)
-            && ev.has(Reassurance) {
+            && ev.has(Reassurance)
+        {
             // "flagged a trojan and quarantined it, scan is clean": contained
             let sp = ev.sp(SecurityIncident).unwrap();
             ev.count[slot(SecurityIncident)] = 0;
@@ -1628,7 +1641,7 @@ impl Lexicon {
         }
         if ev.shouting >= 2 || ev.exclaims >= 3 {
             sig(
-                String::new(),
+                ev.tone_span.map(q).unwrap_or_default(),
                 "tone",
                 "capitals/exclamation marks noted; tone alone does not set urgency".into(),
             );
@@ -1670,6 +1683,31 @@ impl Lexicon {
             );
         } else {
             sig(cat_text, "category", format!("category {}", best.as_str()));
+        }
+
+        // a signal always quotes what it rests on: for a default (nothing
+        // stated), that is the ticket as given - its system field, else its
+        // opening words
+        let fallback = || {
+            let sys = system.trim();
+            if !sys.is_empty() {
+                return sys.to_string();
+            }
+            let d = desc.trim();
+            let mut end = d.len().min(40);
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end == 0 {
+                "(empty ticket)".to_string()
+            } else {
+                d[..end].to_string()
+            }
+        };
+        for s in &mut signals {
+            if s.text.trim().is_empty() {
+                s.text = fallback();
+            }
         }
 
         let priority = Priority::from_matrix(impact, urgency);
