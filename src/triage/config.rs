@@ -21,6 +21,7 @@
 //! group = ["the ward", "theatre team"]
 //! single = ["just my login"]
 //! harm = ["patient fall", "drug error"]
+//! life_safety = ["bed alarm silent"]   # harm to people: a ward-wide failure is widespread
 //! security_incident = ["badge cloned"]
 //! data_loss = ["scans missing"]
 //! outage = ["cannot chart"]
@@ -115,6 +116,7 @@ struct TermsDoc {
     group: Terms,
     single: Terms,
     harm: Terms,
+    life_safety: Terms,
     security_incident: Terms,
     data_loss: Terms,
     outage: Terms,
@@ -213,12 +215,13 @@ pub(crate) fn apply(text: &str) -> Result<(Lexicon, Option<String>), ConfigError
     }
 
     let t = &doc.terms;
-    let concepts: [(&Terms, Concept); 19] = [
+    let concepts: [(&Terms, Concept); 20] = [
         (&t.widespread, Concept::Widespread),
         (&t.widespread_weak, Concept::WidespreadWeak),
         (&t.group, Concept::Group),
         (&t.single, Concept::Single),
         (&t.harm, Concept::Harm),
+        (&t.life_safety, Concept::LifeSafety),
         (&t.security_incident, Concept::SecurityIncident),
         (&t.data_loss, Concept::DataLoss),
         (&t.outage, Concept::Outage),

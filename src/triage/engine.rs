@@ -52,6 +52,9 @@ impl Phrase {
 struct Ids {
     teams: u32,
     else_: u32,
+    all: u32,
+    should: [u32; 2],
+    loc: [u32; 3],
     one: u32,
     no: u32,
     every: u32,
@@ -295,6 +298,10 @@ impl Lexicon {
             "than",
             "then",
             "so",
+            "all",
+            "at",
+            "should",
+            "must",
         ] {
             for t in text::phrase_words(w) {
                 self.intern(&t);
@@ -309,7 +316,8 @@ impl Lexicon {
             })
             .collect();
         for p in &mut self.phrases {
-            if p.words.len() > 1 && p.cat.iter().all(|&w| w == 0) {
+            // a phrase that suppresses its words ("on paper") takes none of their categories
+            if p.words.len() > 1 && p.cat.iter().all(|&w| w == 0) && !p.has(Concept::Neutral) {
                 for &w in p.words.iter() {
                     if let Some(Some(c)) = single.get(w as usize) {
                         for k in 0..10 {
@@ -336,6 +344,9 @@ impl Lexicon {
             take: ["takes", "took", "taking", "wait", "load", "lasts"].map(|w| self.id(w)),
             has: self.id("has"),
             teams: self.id("team"),
+            all: self.id("all"),
+            should: ["should", "must"].map(|w| self.id(w)),
+            loc: ["in", "on", "at"].map(|w| self.id(w)),
             else_: self.id("else"),
             one: self.id("one"),
             no: self.id("no"),
@@ -484,8 +495,8 @@ enum Scope {
 /// Evidence gathered from one ticket.
 struct Ev {
     /// First span per concept (index = concept slot).
-    span: [Option<(u32, u32)>; 20],
-    count: [u16; 20],
+    span: [Option<(u32, u32)>; 21],
+    count: [u16; 21],
     cat: [u32; 10],
     cat_span: [Option<(u32, u32)>; 10],
     w_strong: Option<(u32, u32)>,
@@ -503,6 +514,10 @@ struct Ev {
     shouting: u16,
     exclaims: u16,
     critical_sys: Option<(u32, u32, bool)>, // span, in system field
+    /// A critical system named in the description.
+    critical_desc: Option<(u32, u32)>,
+    /// The first shouted word or run of exclamation marks.
+    tone_span: Option<(u32, u32)>,
 }
 
 fn slot(c: Concept) -> usize {
@@ -526,15 +541,16 @@ fn slot(c: Concept) -> usize {
         Concept::Threat => 16,
         Concept::Problem => 17,
         Concept::Neutral => 18,
-        Concept::Cat(_) => 19,
+        Concept::LifeSafety => 19,
+        Concept::Cat(_) => 20,
     }
 }
 
 impl Ev {
     fn new() -> Ev {
         Ev {
-            span: [None; 20],
-            count: [0; 20],
+            span: [None; 21],
+            count: [0; 21],
             cat: [0; 10],
             cat_span: [None; 10],
             w_strong: None,
@@ -551,6 +567,8 @@ impl Ev {
             shouting: 0,
             exclaims: 0,
             critical_sys: None,
+            critical_desc: None,
+            tone_span: None,
         }
     }
     fn add(&mut self, c: Concept, span: (u32, u32)) {
@@ -661,6 +679,17 @@ thread_local! {
     });
 }
 
+/// The word as written ends in a plural -s ("tills", "PCs"; not "access").
+fn plural(text: &str, t: &Tok) -> bool {
+    let w = text.get(t.start as usize..t.end as usize).unwrap_or("");
+    w.len() >= 3
+        && w.ends_with(['s', 'S'])
+        && !w.ends_with("'s")
+        && !w.ends_with("’s")
+        && !w.ends_with("ss")
+        && !w.ends_with("SS")
+}
+
 fn snippet(text: &str, span: (u32, u32)) -> String {
     let (a, b) = (span.0 as usize, span.1 as usize);
     text.get(a..b).unwrap_or("").to_string()
@@ -692,15 +721,27 @@ impl Lexicon {
         for t in toks {
             if t.has(text::F_ALLCAPS) && !t.has(text::F_QUOTED) && t.end - t.start >= 4 {
                 ev.shouting += 1;
+                ev.tone_span.get_or_insert((t.start, t.end));
             }
         }
         ev.exclaims = desc.bytes().filter(|&b| b == b'!').count() as u16;
+        if ev.exclaims >= 3
+            && ev.shouting < 2
+            && let Some(a) = desc.find('!')
+        {
+            let b = a + desc[a..].bytes().take_while(|&c| c == b'!').count();
+            ev.tone_span = Some((a as u32, b as u32));
+        }
 
         // 1. partial scope ("other floors are fine") - tokens skipped for urgency
         s.urg_skip.clear();
         s.urg_skip.resize(n, false);
         for i in 0..n {
-            if cls(i) & wc::OTHER == 0 || toks[i].has(text::F_QUOTED) {
+            // "zones A and B are still running", "lines 1 and 3 are fine"
+            let plural_subject = toks[i].has(text::F_SENT_START | text::F_CLAUSE_START)
+                && cls(i) & (wc::GROUP | wc::SITE | wc::SHARED) != 0
+                && plural(desc, &toks[i]);
+            if (cls(i) & wc::OTHER == 0 && !plural_subject) || toks[i].has(text::F_QUOTED) {
                 continue;
             }
             let mut fine_at = None;
@@ -725,8 +766,13 @@ impl Lexicon {
             }
             // is it about people/places? ("other floors", "the rest of Finance", "everyone else")
             let prev = if i > 0 { toks[i - 1].id } else { NONE };
-            let mut about_scope = toks[i].id == ids.else_
-                && (prev == ids.everywhere || prev == ids.everyone || prev == ids.everybody);
+            let mut about_scope = (toks[i].id == ids.else_
+                && (prev == ids.everywhere || prev == ids.everyone || prev == ids.everybody))
+                || (plural_subject && cls(i) & (wc::GROUP | wc::SITE) != 0);
+            // "the other 4 tills are fine": another device of the same kind
+            if (i..=j).any(|k| cls(k) & wc::DEVICE != 0) {
+                ev.add(Concept::Workaround, span(i, end));
+            }
             for k in i + 1..(i + 4).min(j) {
                 if cls(k) & (wc::SCOPE & !wc::DEVICE) != 0 {
                     about_scope = true;
@@ -753,6 +799,7 @@ impl Lexicon {
             }
             if p.critical && !quoted && ev.critical_sys.is_none() {
                 ev.critical_sys = Some((sp.0, sp.1, false));
+                ev.critical_desc = Some(sp);
             }
             if p.cues.is_empty() || p.has(Concept::Neutral) {
                 continue;
@@ -784,7 +831,8 @@ impl Lexicon {
                 .any(|t| self.is_teams_product(desc, t));
             for &c in &p.cues {
                 if c.is_impact() {
-                    if quoted || product {
+                    // "others in my team seem fine": who is NOT affected
+                    if quoted || product || (s.urg_skip[st] && c != Concept::Single) {
                         continue;
                     }
                     match c {
@@ -825,7 +873,10 @@ impl Lexicon {
                         Concept::Outage | Concept::Degraded | Concept::Problem => {
                             ev.add(Concept::Problem, sp)
                         }
-                        Concept::Alarm | Concept::Harm | Concept::SecurityIncident => {
+                        Concept::Alarm
+                        | Concept::Harm
+                        | Concept::LifeSafety
+                        | Concept::SecurityIncident => {
                             ev.quoted_alarm.get_or_insert(sp);
                         }
                         _ => {}
@@ -951,8 +1002,10 @@ impl Lexicon {
                 continue;
             }
             let c = cls(i);
+            // scope words in "the other 4 tills are fine" are not who is affected
+            let unaffected = s.urg_skip[i];
             // quantifiers: all / every / entire / whole
-            if c & wc::QUANT != 0 && !impact_covered(i) {
+            if c & wc::QUANT != 0 && !impact_covered(i) && !unaffected {
                 if t.id == ids.every
                     && i + 1 < n
                     && ((toks[i + 1].has(text::F_NUMBER) || cls(i + 1) & wc::NUMWORD != 0)
@@ -983,16 +1036,25 @@ impl Lexicon {
                     qual &= wc::ORG | wc::SITE | wc::GROUP | wc::DEPT;
                 }
                 let people = head == 0 || (head | qual) & (wc::GROUP | wc::DEPT | wc::POP) != 0;
-                ev.people(
-                    decide_scope(head, num, qual),
-                    span(i, end.min(n - 1)),
-                    people,
-                );
+                let mut sc = decide_scope(head, num, qual);
+                // "all the store tills", "all screens in the control room"
+                if sc.is_none()
+                    && t.id == ids.all
+                    && num.is_none()
+                    && (i + 1..j).any(|k| cls(k) & wc::DEVICE != 0 && plural(desc, &toks[k]))
+                    // not a rule about devices ("all laptops should have it")
+                    && !toks
+                        .iter()
+                        .any(|u| u.clause == t.clause && ids.should.contains(&u.id))
+                {
+                    sc = Some(Scope::WWeak);
+                }
+                ev.people(sc, span(i, end.min(n - 1)), people);
                 continue;
             }
             // person quantifiers: everyone / nobody / none / no one
             let no_one = t.id == ids.no && i + 1 < n && toks[i + 1].id == ids.one;
-            if (c & wc::PQUANT != 0 || no_one) && !impact_covered(i) {
+            if (c & wc::PQUANT != 0 || no_one) && !impact_covered(i) && !unaffected {
                 let nx = if no_one { i + 2 } else { i + 1 };
                 if nx < n && toks[nx].id == ids.else_ {
                     continue;
@@ -1042,6 +1104,7 @@ impl Lexicon {
             if let Some(v) = val
                 && v >= 2
                 && !impact_covered(i)
+                && !unaffected
             {
                 for j in i + 1..(i + 4).min(n) {
                     let cj = cls(j);
@@ -1066,6 +1129,14 @@ impl Lexicon {
                     if cj & (wc::PREP | wc::NPSTOP) != 0 {
                         break;
                     }
+                    // "till 3", "dock 5 printer", "the 3 CNC workstation PCs": a count
+                    // needs a plural noun (people nouns are plural as they are)
+                    if cj & (wc::GROUP | wc::DEVICE | wc::SHARED) != 0
+                        && cj & (wc::POP | wc::DEPT) == 0
+                        && !plural(desc, &toks[j])
+                    {
+                        continue;
+                    }
                     if cj & (wc::POP | wc::GROUP | wc::DEVICE | wc::DEPT | wc::SHARED) != 0
                         && !self.is_teams_product(desc, &toks[j])
                     {
@@ -1080,15 +1151,37 @@ impl Lexicon {
                 }
             }
             // standalone group nouns and weak scope words
-            if cover[i] == NONE || !impact_covered(i) {
+            if (cover[i] == NONE || !impact_covered(i)) && !unaffected {
                 let yours = i > 0 && toks[i - 1].id == ids.your;
                 // "I'm in the sales team and my laptop ...": membership, not scope
                 let member = (i.saturating_sub(5)..i)
                     .any(|k| toks[k].id == ids.i && toks[k].clause == t.clause);
+                // "the printer in ward 7", "the new hire in the lab": where one
+                // device or person is, not who is affected
+                let located = (i.saturating_sub(3)..i)
+                    .find(|&k| ids.loc.contains(&toks[k].id) && toks[k].clause == t.clause)
+                    .is_some_and(|k| {
+                        (k.saturating_sub(4)..k).any(|m| {
+                            toks[m].clause == t.clause
+                                && cls(m) & (wc::DEVICE | wc::POP) != 0
+                                && !plural(desc, &toks[m])
+                        })
+                    });
+                let member = member || located;
                 if c & wc::GROUP != 0 && !self.is_teams_product(desc, t) && !yours && !member {
                     ev.people(Some(Scope::GStrong), span(i, i), true);
                 }
-                if c & (wc::DEPT | wc::WE) != 0 {
+                // "we" in "could we get ..." or "we use the other one" is the
+                // writer asking or coping, not a count of who is affected
+                let phrase_has = |k: usize, cue: Concept| {
+                    cover[k] != NONE && self.phrases[cover[k] as usize].has(cue)
+                };
+                let we_aside = c & wc::WE != 0
+                    && (phrase_has(i, Concept::Request)
+                        || (0..n).any(|k| {
+                            toks[k].clause == t.clause && phrase_has(k, Concept::Workaround)
+                        }));
+                if c & (wc::DEPT | wc::WE) != 0 && !(located && c & wc::DEPT != 0) && !we_aside {
                     ev.g_weak += 1;
                     if ev.g_weak_span.is_none() {
                         ev.g_weak_span = Some(span(i, i));
@@ -1248,7 +1341,47 @@ impl Lexicon {
         };
         let q = |sp: (u32, u32)| snippet(desc, sp);
 
-        // critical system
+        // critical system: raises impact when the system itself is affected,
+        // not when one person asks for something on it ("add me to the
+        // finance mailbox", "can I get access to PACS?")
+        let failing = [
+            Outage,
+            Degraded,
+            Problem,
+            Intermittent,
+            Harm,
+            LifeSafety,
+            SecurityIncident,
+            DataLoss,
+            Threat,
+        ]
+        .into_iter()
+        .any(|c| ev.has(c));
+        let personal = ev.s_weak > 0
+            && ev.g_strong.is_none()
+            && ev.w_strong.is_none()
+            && ev.w_weak.is_none()
+            && ev.g_weak <= ev.s_weak;
+        let request_only = (ev.has(Request) || ev.has(Hedge)) && !failing;
+        if let Some((a, b, in_system)) = ev.critical_sys
+            && (personal || (in_system && request_only))
+        {
+            let t = if in_system {
+                system.get(a as usize..b as usize).unwrap_or(system)
+            } else {
+                desc.get(a as usize..b as usize).unwrap_or("")
+            };
+            let why = if personal {
+                "critical system, but only the writer is affected → no boost"
+            } else {
+                "critical system, but a request or question about it → no boost"
+            };
+            sig(t.to_string(), "system", why.into());
+            ev.critical_sys = match ev.critical_desc {
+                Some(sp) if !personal => Some((sp.0, sp.1, false)),
+                _ => None,
+            };
+        }
         if let Some((a, b, in_system)) = ev.critical_sys {
             if in_system {
                 ev.scope(Scope::WStrong, (u32::MAX, u32::MAX));
@@ -1324,8 +1457,26 @@ impl Lexicon {
             (3, if ev.s_weak > 0 { 0.6 } else { 0.3 })
         };
 
+        // harm to people across a ward, floor or area is widespread
+        let (impact, imp_strength) = match ev.sp(LifeSafety) {
+            Some(sp) if impact == 2 => {
+                sig(
+                    q(sp),
+                    "impact",
+                    "people's safety at risk across a group or area → impact widespread".into(),
+                );
+                (1, imp_strength.min(0.8))
+            }
+            _ => (impact, imp_strength),
+        };
+
         // ---- urgency
-        if ev.has(SecurityIncident) && !ev.has(Harm) && !ev.has(DataLoss) && ev.has(Reassurance) {
+        if ev.has(SecurityIncident)
+            && !ev.has(Harm)
+            && !ev.has(LifeSafety)
+            && !ev.has(DataLoss)
+            && ev.has(Reassurance)
+        {
             // "flagged a trojan and quarantined it, scan is clean": contained
             let sp = ev.sp(SecurityIncident).unwrap();
             ev.count[slot(SecurityIncident)] = 0;
@@ -1336,7 +1487,7 @@ impl Lexicon {
                 "incident contained → treated as a threat".into(),
             );
         }
-        let hard = [Harm, SecurityIncident, DataLoss]
+        let hard = [LifeSafety, Harm, SecurityIncident, DataLoss]
             .into_iter()
             .find(|&c| ev.has(c));
         let has = |c: Concept| ev.has(c);
@@ -1349,6 +1500,7 @@ impl Lexicon {
         if let Some(h) = hard {
             let (kind, eff) = match h {
                 Harm => ("urgency", "urgency: harm or safety risk now"),
+                LifeSafety => ("urgency", "urgency: people's safety at risk now"),
                 SecurityIncident => ("urgency", "urgency: security incident in progress"),
                 _ => ("urgency", "urgency: data loss"),
             };
@@ -1489,7 +1641,7 @@ impl Lexicon {
         }
         if ev.shouting >= 2 || ev.exclaims >= 3 {
             sig(
-                String::new(),
+                ev.tone_span.map(q).unwrap_or_default(),
                 "tone",
                 "capitals/exclamation marks noted; tone alone does not set urgency".into(),
             );
@@ -1531,6 +1683,31 @@ impl Lexicon {
             );
         } else {
             sig(cat_text, "category", format!("category {}", best.as_str()));
+        }
+
+        // a signal always quotes what it rests on: for a default (nothing
+        // stated), that is the ticket as given - its system field, else its
+        // opening words
+        let fallback = || {
+            let sys = system.trim();
+            if !sys.is_empty() {
+                return sys.to_string();
+            }
+            let d = desc.trim();
+            let mut end = d.len().min(40);
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end == 0 {
+                "(empty ticket)".to_string()
+            } else {
+                d[..end].to_string()
+            }
+        };
+        for s in &mut signals {
+            if s.text.trim().is_empty() {
+                s.text = fallback();
+            }
         }
 
         let priority = Priority::from_matrix(impact, urgency);
