@@ -536,8 +536,9 @@ async fn official_client_over_websocket() {
     let Some(script) = node_client() else { return };
     let app = app_with(&[]).await;
     let mut node = NodeClient::start(&script, &app, "websocket").await;
-    let connected = node.expect("connect", None).await;
-    assert_eq!(connected["transport"], "websocket");
+    let opened = node.expect("open", None).await;
+    assert_eq!(opened["transport"], "websocket");
+    node.expect("connect", None).await;
     let initial = node.expect("event", Some("initial_tickets")).await;
     assert_eq!(initial["data"], json!([]));
 
@@ -588,8 +589,9 @@ async fn official_client_over_polling_upgrades_to_websocket() {
     let app = app_with(&[]).await;
     app.submit_http("Laptop battery swells").await;
     let mut node = NodeClient::start(&script, &app, "polling").await;
-    let connected = node.expect("connect", None).await;
-    assert_eq!(connected["transport"], "polling");
+    let opened = node.expect("open", None).await;
+    assert_eq!(opened["transport"], "polling");
+    node.expect("connect", None).await;
     let initial = node.expect("event", Some("initial_tickets")).await;
     assert_eq!(initial["data"].as_array().unwrap().len(), 1);
     let upgraded = node.expect("upgrade", None).await;

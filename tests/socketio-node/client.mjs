@@ -9,7 +9,8 @@
 //
 //   in:  {"emit": NAME, "data": VALUE, "ack": true}   (data may be absent)
 //   in:  {"close": true}
-//   out: {"type": "connect", "transport": "polling"}
+//   out: {"type": "open", "transport": "polling"}
+//        {"type": "connect"}
 //        {"type": "upgrade", "transport": "websocket"}
 //        {"type": "event", "event": NAME, "data": VALUE}
 //        {"type": "ack", "event": NAME, "data": VALUE}
@@ -25,11 +26,13 @@ const socket = io(url, {
   reconnection: false,
 });
 
-socket.on("connect", () => {
+// The Engine.IO connection opened (its first transport), before any upgrade.
+socket.io.on("open", () => {
   const engine = socket.io.engine;
-  print({ type: "connect", transport: engine.transport.name });
+  print({ type: "open", transport: engine.transport.name });
   engine.on("upgrade", (transport) => print({ type: "upgrade", transport: transport.name }));
 });
+socket.on("connect", () => print({ type: "connect" }));
 socket.on("connect_error", (err) => print({ type: "connect_error", message: String(err.message) }));
 socket.on("disconnect", (reason) => print({ type: "disconnect", message: reason }));
 socket.onAny((event, data) => print({ type: "event", event, data: data ?? null }));
