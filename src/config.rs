@@ -126,6 +126,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETD_HTTP_REDIRECT_LISTEN")]
     pub http_redirect_listen: Option<SocketAddr>,
 
+    /// Serve Socket.IO (Engine.IO v4, Socket.IO v5) at `/socket.io/` for the
+    /// original system's clients: WebSocket and HTTP long-polling, the same
+    /// events as `/ws`. `--socketio false` turns it off (404 there).
+    #[arg(long, env = "TICKETD_SOCKETIO", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub socketio: bool,
+
     #[command(flatten)]
     pub ws: WsArgs,
 
@@ -184,6 +190,16 @@ pub struct LimitArgs {
     #[arg(long, env = "TICKETD_SUBMIT_BURST", default_value_t = defaults::SUBMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub submit_burst: u32,
 
+    /// Socket.IO HTTP long-polling requests per client address. They are
+    /// exempt from --http-rate (a polling client makes one request per
+    /// batch of events) and spend this budget instead.
+    #[arg(long, env = "TICKETD_SOCKETIO_POLL_RATE", default_value_t = defaults::SOCKETIO_POLL_RATE)]
+    pub socketio_poll_rate: Rate,
+
+    /// Socket.IO polling requests a client may send at once.
+    #[arg(long, env = "TICKETD_SOCKETIO_POLL_BURST", default_value_t = defaults::SOCKETIO_POLL_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub socketio_poll_burst: u32,
+
     /// Refused WebSocket messages in a row a client may send (each answered
     /// `rate_limited`) before it is closed with 1008.
     #[arg(long, env = "TICKETD_WS_REFUSALS_BEFORE_CLOSE", default_value_t = defaults::WS_REFUSALS_BEFORE_CLOSE)]
@@ -235,6 +251,7 @@ impl LimitArgs {
             ws_upgrade: (self.ws_upgrade_rate, burst(self.ws_upgrade_burst)),
             ws_message: (self.ws_message_rate, burst(self.ws_message_burst)),
             submit: (self.submit_rate, burst(self.submit_burst)),
+            socketio_poll: (self.socketio_poll_rate, burst(self.socketio_poll_burst)),
             ws_refusals_before_close: self.ws_refusals_before_close,
             max_connections_per_ip: self.max_connections_per_ip,
             max_connections: self.max_connections,
@@ -380,9 +397,18 @@ mod tests {
                 assert_eq!(args.data_dir, PathBuf::from("./data"));
                 assert_eq!(args.ops.metrics_listen.to_string(), "127.0.0.1:9464");
                 assert_eq!(args.ops.shutdown_timeout, Duration::from_secs(10));
+                assert!(args.socketio);
             }
             other => panic!("expected serve, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn socketio_is_on_unless_turned_off() {
+        let off = ServeArgs::parse_from(["ticketd-serve", "--socketio", "false"]);
+        assert!(!off.socketio);
+        let on = ServeArgs::parse_from(["ticketd-serve", "--socketio"]);
+        assert!(on.socketio);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! broadcast to 5,000 clients costs one serialization and 5,000 reference
 //! counts, not 5,000 copies.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::store::Stats;
@@ -35,6 +36,17 @@ impl Frame {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The `data` value alone, as raw JSON text (for transports with their
+    /// own envelope). One parse of the frame; nothing is re-serialized.
+    pub fn data(&self) -> Arc<RawValue> {
+        #[derive(Deserialize)]
+        struct Data {
+            data: Box<RawValue>,
+        }
+        let parsed: Data = serde_json::from_slice(&self.0).expect("frames hold {event, data}");
+        Arc::from(parsed.data)
     }
 }
 
@@ -192,9 +204,18 @@ pub struct Published {
     /// The event's name (for metrics; a fixed set).
     pub event: &'static str,
     pub frame: Frame,
+    /// The frame's `data`, cut out on first use and shared by every
+    /// subscriber (transports with their own envelope; `/ws` never asks).
+    data: Arc<OnceLock<Arc<RawValue>>>,
 }
 
 impl Published {
+    /// The event's `data` as raw JSON, extracted once per event however
+    /// many clients forward it.
+    pub fn data(&self) -> Arc<RawValue> {
+        self.data.get_or_init(|| self.frame.data()).clone()
+    }
+
     /// Whether a client whose snapshot is at `snapshot_version` still needs
     /// this frame (changes already in its snapshot are skipped).
     pub fn is_after(&self, snapshot_version: u64) -> bool {
@@ -227,6 +248,7 @@ impl Bus {
                 version,
                 event: event.name(),
                 frame,
+                data: Arc::default(),
             })
             .unwrap_or(0)
     }
@@ -278,6 +300,22 @@ mod tests {
         for event in ticket_free {
             assert!(Event::NAMES.contains(&event.name()));
         }
+    }
+
+    #[test]
+    fn data_is_the_frame_data_unchanged() {
+        let bus = Bus::new(4);
+        let mut rx = bus.subscribe();
+        bus.publish(1, &Event::AllTicketsCleared { count: 7 });
+        let p = rx.try_recv().unwrap();
+        assert_eq!(p.data().get(), r#"{"count":7}"#);
+        assert!(Arc::ptr_eq(&p.data(), &p.data()));
+        let f = Event::Error {
+            code: "c",
+            message: "say \"hi\"",
+        }
+        .encode(Some("r"));
+        assert_eq!(f.data().get(), r#"{"code":"c","message":"say \"hi\""}"#);
     }
 
     #[test]

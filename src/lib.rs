@@ -27,6 +27,8 @@
 //!   and metrics layer, the embedded browser app; the protective layers
 //!   (security headers, rate limit, body limit, timeout, panics).
 //! - [`ws`]: the `/ws` transport: frames, the per-client session loop.
+//! - [`socketio`]: the Socket.IO transport at `/socket.io/` (socketioxide):
+//!   the original system's clients, the same protocol and bus as `/ws`.
 //! - [`server`]: TLS and its SIGHUP reload, the listeners, signals, the
 //!   systemd notify protocol, graceful shutdown, wiring.
 //! - [`cli`]: the offline subcommands (`triage`, `triage-eval`, `hash-password`).
@@ -48,6 +50,7 @@ pub mod origin;
 pub mod protocol;
 pub mod server;
 pub mod service;
+pub mod socketio;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -45,15 +45,18 @@ pub enum Scope {
     WsMessage,
     /// Ticket submissions, over WebSocket and HTTP alike.
     Submit,
+    /// Socket.IO HTTP long-polling requests (exempt from [`Scope::Http`]).
+    SocketIoPoll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Http,
         Scope::Login,
         Scope::WsUpgrade,
         Scope::WsMessage,
         Scope::Submit,
+        Scope::SocketIoPoll,
     ];
 
     /// A stable name, for logs and metric labels.
@@ -64,6 +67,7 @@ impl Scope {
             Scope::WsUpgrade => "ws_upgrade",
             Scope::WsMessage => "ws_message",
             Scope::Submit => "submit",
+            Scope::SocketIoPoll => "socketio_poll",
         }
     }
 
@@ -154,6 +158,8 @@ pub mod defaults {
     pub const WS_MESSAGE_BURST: u32 = 40;
     pub const SUBMIT_RATE: Rate = Rate::new(10, Period::Minute);
     pub const SUBMIT_BURST: u32 = 10;
+    pub const SOCKETIO_POLL_RATE: Rate = Rate::new(40, Period::Second);
+    pub const SOCKETIO_POLL_BURST: u32 = 80;
     pub const WS_REFUSALS_BEFORE_CLOSE: u32 = 10;
     pub const MAX_CONNECTIONS_PER_IP: usize = 50;
     pub const MAX_CONNECTIONS: usize = 10_000;
@@ -168,6 +174,7 @@ pub struct Policy {
     pub ws_upgrade: (Rate, NonZeroU32),
     pub ws_message: (Rate, NonZeroU32),
     pub submit: (Rate, NonZeroU32),
+    pub socketio_poll: (Rate, NonZeroU32),
     /// Refused WebSocket messages in a row before close 1008.
     pub ws_refusals_before_close: u32,
     /// WebSocket clients per client key.
@@ -191,6 +198,7 @@ impl Default for Policy {
             ws_upgrade: (WS_UPGRADE_RATE, nz(WS_UPGRADE_BURST)),
             ws_message: (WS_MESSAGE_RATE, nz(WS_MESSAGE_BURST)),
             submit: (SUBMIT_RATE, nz(SUBMIT_BURST)),
+            socketio_poll: (SOCKETIO_POLL_RATE, nz(SOCKETIO_POLL_BURST)),
             ws_refusals_before_close: WS_REFUSALS_BEFORE_CLOSE,
             max_connections_per_ip: MAX_CONNECTIONS_PER_IP,
             max_connections: MAX_CONNECTIONS,
@@ -272,6 +280,23 @@ impl RetryAfter {
     }
 }
 
+/// A client message refused by a rate limit: which one, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRefused {
+    pub scope: Scope,
+    pub wait: RetryAfter,
+}
+
+impl MessageRefused {
+    /// What the client is told.
+    pub fn message(&self) -> &'static str {
+        match self.scope {
+            Scope::Submit => "too many tickets submitted; wait before submitting again",
+            _ => "too many messages; wait before sending again",
+        }
+    }
+}
+
 /// Why a WebSocket connection was refused at the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapExceeded {
@@ -333,6 +358,7 @@ impl Limits {
                     Scope::WsUpgrade => policy.ws_upgrade,
                     Scope::WsMessage => policy.ws_message,
                     Scope::Submit => policy.submit,
+                    Scope::SocketIoPoll => policy.socketio_poll,
                 };
                 RateLimiter::keyed(rate.quota(burst))
             })
@@ -359,6 +385,20 @@ impl Limits {
                 Err(RetryAfter(not_until.wait_time_from(self.clock.now())))
             }
         }
+    }
+
+    /// One client message (over `/ws` or Socket.IO): spends the client's
+    /// message limit, and for a ticket submission its submission limit too.
+    pub fn check_message(&self, ip: IpAddr, submits: bool) -> Result<(), MessageRefused> {
+        let spend = |scope| {
+            self.check(scope, ip)
+                .map_err(|wait| MessageRefused { scope, wait })
+        };
+        spend(Scope::WsMessage)?;
+        if submits {
+            spend(Scope::Submit)?;
+        }
+        Ok(())
     }
 
     /// One login attempt from `ip` (5/min, burst 5 by default).

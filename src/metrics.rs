@@ -44,6 +44,17 @@ pub struct Metrics {
     ws_sent_by_event: HashMap<&'static str, IntCounter>,
     /// `ticketd_ws_slow_client_disconnects_total{reason}`.
     ws_slow: IntCounterVec,
+    /// `ticketd_socketio_clients`: Socket.IO clients connected to the
+    /// default namespace.
+    socketio_clients: IntGauge,
+    /// `ticketd_socketio_messages_received_total{event,outcome}`.
+    socketio_received: IntCounterVec,
+    /// `ticketd_socketio_events_sent_total{event}`, with its known children
+    /// resolved once (as for `ws_sent`).
+    socketio_sent: IntCounterVec,
+    socketio_sent_by_event: HashMap<&'static str, IntCounter>,
+    /// `ticketd_socketio_slow_client_disconnects_total{reason}`.
+    socketio_slow: IntCounterVec,
     /// `ticketd_http_requests_total{route,method,status}`.
     http_requests: IntCounterVec,
     /// `ticketd_http_request_duration_seconds{route,method}`.
@@ -159,6 +170,40 @@ impl Metrics {
         );
         for reason in ["lagged", "send_timeout"] {
             ws_slow.with_label_values(&[reason]);
+        }
+
+        let socketio_clients = gauge(
+            r,
+            "ticketd_socketio_clients",
+            "Socket.IO clients connected (default namespace).",
+        );
+        let socketio_received = counter_vec(
+            r,
+            "ticketd_socketio_messages_received_total",
+            "Socket.IO events received, by client event (`invalid` for an unknown event) and outcome (`ok` or the error code).",
+            &["event", "outcome"],
+        );
+        for event in ClientEvent::NAMES {
+            socketio_received.with_label_values(&[event, "ok"]);
+        }
+        let socketio_sent = counter_vec(
+            r,
+            "ticketd_socketio_events_sent_total",
+            "Events sent to Socket.IO clients, by event (a broadcast counts once per client).",
+            &["event"],
+        );
+        let socketio_sent_by_event = Event::NAMES
+            .iter()
+            .map(|name| (*name, socketio_sent.with_label_values(&[name])))
+            .collect();
+        let socketio_slow = counter_vec(
+            r,
+            "ticketd_socketio_slow_client_disconnects_total",
+            "Socket.IO clients disconnected for being too slow: `lagged` (fell behind the broadcast) or `buffer_full` (its send buffer filled up).",
+            &["reason"],
+        );
+        for reason in ["lagged", "buffer_full"] {
+            socketio_slow.with_label_values(&[reason]);
         }
 
         let http_requests = counter_vec(
@@ -277,6 +322,11 @@ impl Metrics {
             ws_sent,
             ws_sent_by_event,
             ws_slow,
+            socketio_clients,
+            socketio_received,
+            socketio_sent,
+            socketio_sent_by_event,
+            socketio_slow,
             http_requests,
             http_duration,
             commit_duration,
@@ -332,6 +382,38 @@ impl Metrics {
     /// A client disconnected for being too slow: `lagged` or `send_timeout`.
     pub fn ws_slow_disconnect(&self, reason: &'static str) {
         self.ws_slow.with_label_values(&[reason]).inc();
+    }
+
+    /// A Socket.IO client connected; the guard counts it gone when dropped.
+    pub fn socketio_client_connected(&self) -> ClientGuard {
+        self.socketio_clients.inc();
+        ClientGuard(self.socketio_clients.clone())
+    }
+
+    /// One Socket.IO event received: its event (`invalid` if unknown) and
+    /// outcome (`ok` or the error code).
+    pub fn socketio_received(&self, event: &'static str, outcome: Result<(), ErrorCode>) {
+        let outcome = match outcome {
+            Ok(()) => "ok",
+            Err(code) => code.as_str(),
+        };
+        self.socketio_received
+            .with_label_values(&[event, outcome])
+            .inc();
+    }
+
+    /// One event sent to one Socket.IO client.
+    pub fn socketio_sent(&self, event: &'static str) {
+        match self.socketio_sent_by_event.get(event) {
+            Some(counter) => counter.inc(),
+            None => self.socketio_sent.with_label_values(&[event]).inc(),
+        }
+    }
+
+    /// A Socket.IO client disconnected for being too slow: `lagged` or
+    /// `buffer_full`.
+    pub fn socketio_slow_disconnect(&self, reason: &'static str) {
+        self.socketio_slow.with_label_values(&[reason]).inc();
     }
 
     /// One HTTP request answered. `route` is the matched template or
@@ -429,7 +511,8 @@ impl Default for Metrics {
     }
 }
 
-/// Counts one open WebSocket session; dropping it counts the session closed.
+/// Counts one open WebSocket session (or Socket.IO client); dropping it
+/// counts it closed.
 pub struct ClientGuard(IntGauge);
 
 impl Drop for ClientGuard {

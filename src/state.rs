@@ -26,9 +26,11 @@ pub struct AppState {
     pub origins: Arc<Origins>,
     /// Every metric; handlers and sessions record through its helpers.
     pub metrics: Arc<Metrics>,
-    /// Cancelled at shutdown: sessions send close 1001 and end.
+    /// Cancelled at shutdown: sessions send close 1001 and end; Socket.IO
+    /// connections are closed.
     pub shutdown: CancellationToken,
-    /// Open WebSocket sessions: shutdown waits for them to finish their
-    /// close before stopping the store.
+    /// Open WebSocket sessions and Socket.IO clients (and the task that
+    /// closes Socket.IO at shutdown): shutdown waits for them to finish
+    /// their close before stopping the store.
     pub sessions: TaskTracker,
 }

@@ -9,11 +9,14 @@
 //!    parser or framework text ever reaches a client;
 //! 3. a panic in a handler becomes a 500 with a fixed body;
 //! 4. who the client is ([`ClientIp`], from the peer and trusted proxies),
-//!    and the per-client HTTP rate limit (429 with `Retry-After`);
+//!    and the per-client HTTP rate limit (429 with `Retry-After`), except
+//!    under [`Hardening::own_rate_limit`] (Socket.IO polling, which spends
+//!    its own budget in `socketio`);
 //! 5. the whole-request timeout (408) and the body limit (413).
 //!
 //! The WebSocket upgrade passes through them too; its own checks (Origin,
-//! upgrade rate, connection caps) are in `ws`.
+//! upgrade rate, connection caps) are in `ws`. So does every Socket.IO
+//! request (its layer sits inside these), with its checks in `socketio`.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -46,6 +49,9 @@ pub struct Hardening {
     pub max_body_bytes: usize,
     /// Longest a whole request may take (408 beyond).
     pub request_timeout: Duration,
+    /// A path prefix whose requests skip the HTTP rate limit because an
+    /// inner layer spends a budget of its own (`/socket.io/`), if any.
+    pub own_rate_limit: Option<&'static str>,
 }
 
 /// `Content-Security-Policy`: scripts and styles from files of our own
@@ -76,7 +82,7 @@ pub fn harden(app: Router, settings: &Hardening) -> Router {
             settings.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(
-            settings.limits.clone(),
+            (settings.limits.clone(), settings.own_rate_limit),
             client_and_rate_limit,
         ));
     with_headers(
@@ -110,9 +116,10 @@ async fn no_store_on_api(request: Request, next: Next) -> Response {
 }
 
 /// Resolves the client (the peer, or the client behind a trusted proxy),
-/// records it for handlers, and spends one cell of its HTTP rate limit.
+/// records it for handlers, and spends one cell of its HTTP rate limit
+/// (unless the path is under the prefix with a limit of its own).
 async fn client_and_rate_limit(
-    State(limits): State<Arc<Limits>>,
+    State((limits, own_rate_limit)): State<(Arc<Limits>, Option<&'static str>)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -123,6 +130,9 @@ async fn client_and_rate_limit(
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let ip = limits.client_ip(peer, forwarded_for(request.headers()));
     request.extensions_mut().insert(ClientIp(ip));
+    if own_rate_limit.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
+        return next.run(request).await;
+    }
     match limits.check(Scope::Http, ip) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
@@ -252,6 +262,7 @@ mod tests {
                 limits: Arc::new(Limits::new(&policy)),
                 max_body_bytes: 16,
                 request_timeout: Duration::from_millis(100),
+                own_rate_limit: Some("/own/"),
             },
         )
     }
@@ -346,5 +357,8 @@ mod tests {
         let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
         assert!(body.contains("rate_limited"), "{body}");
+        // A path with a limit of its own is not counted here.
+        let (status, ..) = send(&app, request("GET", "/own/x", "")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

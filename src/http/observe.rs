@@ -3,8 +3,8 @@
 //!
 //! Metrics are labelled by the matched route *template* (`/api/tickets/{id}`),
 //! never the raw path; a request that matches no route is labelled
-//! `unmatched`, and an unusual method `other`, so random paths or methods
-//! add no series.
+//! `unmatched` (or `/socket.io/`, under that prefix), and an unusual method
+//! `other`, so random paths or methods add no series.
 
 use std::time::Instant;
 
@@ -21,7 +21,12 @@ use crate::telemetry::RequestId;
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or(UNMATCHED_ROUTE, |r| r.as_str());
+    let route = match &route {
+        Some(route) => route.as_str(),
+        // Socket.IO answers in a layer before routing: one label for all.
+        None if request.uri().path().starts_with(crate::socketio::PATH) => crate::socketio::ROUTE,
+        None => UNMATCHED_ROUTE,
+    };
     let method = method_label(request.method());
     let id = RequestId::new();
     request.extensions_mut().insert(id);

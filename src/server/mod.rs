@@ -52,7 +52,8 @@ pub fn load_analyzer(path: Option<&std::path::Path>) -> anyhow::Result<Analyzer>
 }
 
 /// Serves until `shutdown` resolves, then drains within
-/// `--shutdown-timeout`: WebSocket clients get close 1001, requests in
+/// `--shutdown-timeout`: WebSocket clients get close 1001, Socket.IO
+/// connections are closed, requests in
 /// flight and queued commits finish, and the function returns (an error if
 /// the drain overran the timeout).
 pub async fn run(
@@ -133,12 +134,27 @@ pub async fn run(
         .merge(crate::http::routes())
         .merge(crate::ws::routes())
         .with_state(state.clone());
+    // Socket.IO answers in a layer before routing; inside the protective
+    // layers, which then apply to it too (its polling spends its own rate
+    // limit instead of the HTTP one).
+    let app = if args.socketio {
+        if args.ws.ping_interval() >= args.limits.request_timeout() {
+            tracing::warn!(
+                "--ping-interval-secs is not below --request-timeout-secs: idle Socket.IO long-polling requests will time out (408)"
+            );
+        }
+        tracing::info!("Socket.IO on {}/", crate::socketio::PATH);
+        crate::socketio::attach(app, &state)
+    } else {
+        app
+    };
     let app = harden(
         app,
         &Hardening {
             limits,
             max_body_bytes: args.limits.max_body_bytes,
             request_timeout: args.limits.request_timeout(),
+            own_rate_limit: args.socketio.then_some(crate::socketio::PATH),
         },
     )
     // Outermost: every answer, refusals included, gets a request id and is

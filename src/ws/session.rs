@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::envelope;
 use crate::events::{Event, Frame};
-use crate::limits::{ConnectionGuard, RetryAfter, Scope};
+use crate::limits::{ConnectionGuard, MessageRefused};
 use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
 use crate::service::ErrorCode;
 use crate::state::AppState;
@@ -196,39 +196,28 @@ pub async fn run(
     tracing::debug!(%peer, reason, "websocket client disconnected");
 }
 
-/// Spends the client's message limit, and for a ticket submission its
-/// submission limit too; `Err` says how long until it may send again.
+/// Spends the client's message limit (and for a ticket submission its
+/// submission limit); `Err` says which and how long until it may send again.
 fn admit(
     state: &AppState,
     client: IpAddr,
     incoming: Option<&envelope::Incoming>,
-) -> Result<(), (Scope, RetryAfter)> {
-    let spend = |scope| {
-        state
-            .limits
-            .check(scope, client)
-            .map_err(|wait| (scope, wait))
-    };
-    spend(Scope::WsMessage)?;
-    if let Some(envelope::Incoming {
-        event: Ok(ClientEvent::SubmitTicket(_)),
-        ..
-    }) = incoming
-    {
-        spend(Scope::Submit)?;
-    }
-    Ok(())
+) -> Result<(), MessageRefused> {
+    let submits = matches!(
+        incoming,
+        Some(envelope::Incoming {
+            event: Ok(ClientEvent::SubmitTicket(_)),
+            ..
+        })
+    );
+    state.limits.check_message(client, submits)
 }
 
 /// The reply to a refused message.
-fn rate_limited((scope, wait): (Scope, RetryAfter), reference: Option<&str>) -> Frame {
-    let message = match scope {
-        Scope::Submit => "too many tickets submitted; wait before submitting again",
-        _ => "too many messages; wait before sending again",
-    };
+fn rate_limited(refusal: MessageRefused, reference: Option<&str>) -> Frame {
     Event::RateLimited {
-        message,
-        retry_after_ms: wait.as_millis_ceil(),
+        message: refusal.message(),
+        retry_after_ms: refusal.wait.as_millis_ceil(),
     }
     .encode(reference)
 }
