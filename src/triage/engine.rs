@@ -1375,6 +1375,10 @@ impl Lexicon {
             && cls(i) & (wc::SHARED | wc::POP | wc::SITE | wc::GROUP) == 0
             && !plural(desc, &toks[i])
             && !(i > 0 && cls(i - 1) & (wc::QUANT | wc::NUMWORD) != 0)
+            // "the dock scheduling portal": the device word is a modifier
+            && !(i + 1..(i + 4).min(n))
+                .take_while(|&j| cls(j) & (wc::PREP | wc::NPSTOP) == 0)
+                .any(|j| cls(j) & (wc::SHARED | wc::POP) != 0)
         {
             ev.single_device = Some(span(i, i));
         }
