@@ -1563,8 +1563,11 @@ impl Lexicon {
         };
 
         // harm to people across a ward, floor or area is widespread
+        // and so is a safety system that is not one person's ("the level
+        // crossing camera", "the fire panel in building C")
+        let nobody_in_particular = ev.s_strong.is_none() && ev.s_weak == 0;
         let (impact, imp_strength) = match ev.sp(LifeSafety) {
-            Some(sp) if impact == 2 => {
+            Some(sp) if impact == 2 || (impact == 3 && nobody_in_particular) => {
                 sig(
                     q(sp),
                     "impact",

@@ -845,6 +845,8 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
             "visitors",
             "residents",
             "members of the public",
+            "all of them",
+            "every one of them",
             "hauliers",
             "carriers",
             "online bookings",
