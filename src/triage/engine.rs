@@ -60,6 +60,7 @@ struct Ids {
     every: u32,
     single: u32,
     anything: u32,
+    any: u32,
     your: u32,
     they: u32,
     of: u32,
@@ -254,6 +255,7 @@ impl Lexicon {
             "every",
             "single",
             "anything",
+            "any",
             "your",
             "they",
             "of",
@@ -353,6 +355,7 @@ impl Lexicon {
             every: self.id("every"),
             single: self.id("single"),
             anything: self.id("anything"),
+            any: self.id("any"),
             your: self.id("your"),
             they: self.id("they"),
             of: self.id("of"),
@@ -509,6 +512,12 @@ struct Ev {
     g_weak: u16,
     s_weak: u16,
     g_weak_span: Option<(u32, u32)>,
+    /// Weak widespread cues seen, and how many of them were only people
+    /// outside the organisation being mentioned ("patients are waiting").
+    w_weak_n: u16,
+    w_weak_pop_n: u16,
+    /// The ticket opens about one device ("the computer in pharmacy").
+    single_device: Option<(u32, u32)>,
     negated: Option<(u32, u32)>,
     quoted_alarm: Option<(u32, u32)>,
     shouting: u16,
@@ -562,6 +571,9 @@ impl Ev {
             g_weak: 0,
             s_weak: 0,
             g_weak_span: None,
+            w_weak_n: 0,
+            w_weak_pop_n: 0,
+            single_device: None,
             negated: None,
             quoted_alarm: None,
             shouting: 0,
@@ -593,6 +605,9 @@ impl Ev {
         }
     }
     fn scope(&mut self, s: Scope, span: (u32, u32)) {
+        if s == Scope::WWeak {
+            self.w_weak_n = self.w_weak_n.saturating_add(1);
+        }
         let f = match s {
             Scope::WStrong => &mut self.w_strong,
             Scope::WWeak => &mut self.w_weak,
@@ -854,7 +869,10 @@ impl Lexicon {
                                         || (nx + 1 < n && cls(nx + 1) & wc::POP != 0))
                             };
                             if plural && subject {
-                                ev.scope(Scope::WWeak, sp)
+                                ev.scope(Scope::WWeak, sp);
+                                if people {
+                                    ev.w_weak_pop_n += 1;
+                                }
                             }
                         }
                         Concept::Group => ev.people(Some(Scope::GStrong), sp, true),
@@ -1093,6 +1111,57 @@ impl Lexicon {
                     }
                 }
             }
+            // "no carrier can book", "for any arriving guest", "any of the
+            // 300 buses": nobody / everybody of a population
+            if (t.id == ids.any || t.id == ids.no) && !impact_covered(i) && !unaffected {
+                let mut nx = i + 1;
+                let mut done = false;
+                if t.id == ids.any && nx < n && toks[nx].id == ids.of {
+                    let (head, num, _) = np(nx + 1, t.clause, 5);
+                    if let Some(v) = num
+                        && v >= 100
+                        && head & (wc::DEVICE | wc::POP | wc::SHARED) != 0
+                    {
+                        ev.scope(Scope::WWeak, span(i, (nx + 4).min(n - 1)));
+                    }
+                    done = true;
+                }
+                while !done && nx < n && nx <= i + 2 && toks[nx].clause == t.clause {
+                    let cn = cls(nx);
+                    if cn & wc::POP != 0 && cn & wc::ISING == 0 {
+                        // the population is the subject ("no carrier can"), or
+                        // the end of the phrase ("for any guest.")
+                        let after = nx + 1;
+                        let ends = after >= n
+                            || toks[after].clause != t.clause
+                            || cls(after) & wc::NPSTOP != 0;
+                        if ends {
+                            ev.scope(Scope::WWeak, span(i, nx));
+                            ev.w_weak_pop_n += 1;
+                        }
+                        break;
+                    }
+                    if cn & (wc::SCOPE | wc::NPSTOP | wc::PREP) != 0 {
+                        break;
+                    }
+                    nx += 1;
+                }
+            }
+            // "card terminals in the Oxford Street store", "ticket barriers at
+            // North station": several devices across a named site
+            if c & wc::DEVICE != 0
+                && plural(desc, t)
+                && !impact_covered(i)
+                && !unaffected
+                && !(i > 0 && (toks[i - 1].has(text::F_NUMBER) || cls(i - 1) & wc::NUMWORD != 0))
+                && let Some(k) = (i + 1..(i + 3).min(n))
+                    .find(|&k| ids.loc.contains(&toks[k].id) && toks[k].clause == t.clause)
+                && let Some(m) = (k + 1..(k + 5).min(n))
+                    .take_while(|&m| toks[m].clause == t.clause && cls(m) & wc::NPSTOP == 0)
+                    .find(|&m| cls(m) & wc::SITE != 0 && cls(m) & wc::DEVICE == 0)
+            {
+                ev.scope(Scope::WWeak, span(i, m));
+            }
             // numbers followed by a population / device / group noun
             let val = if t.has(text::F_NUMBER) && !t.has(text::F_CLOCK) {
                 Some(t.num)
@@ -1142,6 +1211,9 @@ impl Lexicon {
                     {
                         if v >= 100 && cj & wc::POP != 0 {
                             ev.scope(Scope::WStrong, span(i, j));
+                        } else if v >= 100 && cj & (wc::DEVICE | wc::SHARED) != 0 {
+                            // "all 300 buses", "150 tills"
+                            ev.scope(Scope::WWeak, span(i, j));
                         } else if v < 100 {
                             let people = cj & (wc::POP | wc::GROUP | wc::DEPT) != 0;
                             ev.people(Some(Scope::GStrong), span(i, j), people);
@@ -1294,6 +1366,23 @@ impl Lexicon {
             }
         }
 
+        // 5. what the ticket opens with: one device ("the computer in
+        // pharmacy", "reception PC") rather than a service or a group
+        if let Some(i) = (0..n)
+            .take_while(|&i| toks[i].sent == toks[0].sent)
+            .find(|&i| !toks[i].has(text::F_QUOTED) && cls(i) & (wc::SCOPE & !wc::DEPT) != 0)
+            && cls(i) & wc::DEVICE != 0
+            && cls(i) & (wc::SHARED | wc::POP | wc::SITE | wc::GROUP) == 0
+            && !plural(desc, &toks[i])
+            && !(i > 0 && cls(i - 1) & (wc::QUANT | wc::NUMWORD) != 0)
+            // "the dock scheduling portal": the device word is a modifier
+            && !(i + 1..(i + 4).min(n))
+                .take_while(|&j| cls(j) & (wc::PREP | wc::NPSTOP) == 0)
+                .any(|j| cls(j) & (wc::SHARED | wc::POP) != 0)
+        {
+            ev.single_device = Some(span(i, i));
+        }
+
         // 4. system field: category cues count double; critical systems
         for &(st, len, pi) in &s.smatches {
             let p = &self.phrases[pi as usize];
@@ -1396,6 +1485,22 @@ impl Lexicon {
         }
         let crit_sys_only = ev.w_strong == Some((u32::MAX, u32::MAX));
 
+        // "computer in pharmacy won't start, patients are waiting": the
+        // people waiting are not the scope when one device is at fault
+        if let (Some(dev), Some(_)) = (ev.single_device, ev.w_weak)
+            && ev.w_weak_n <= ev.w_weak_pop_n
+            && ev.w_strong.is_none()
+            && ev.g_strong.is_none()
+            && ev.critical_sys.is_none()
+        {
+            sig(
+                q(dev),
+                "scope",
+                "one device at fault; the people waiting on it are not the scope".into(),
+            );
+            ev.w_weak = None;
+        }
+
         // ---- impact
         let (impact, imp_strength) = if let (true, Some(sp)) = (crit_sys_only, ev.g_people) {
             sig(
@@ -1458,8 +1563,11 @@ impl Lexicon {
         };
 
         // harm to people across a ward, floor or area is widespread
+        // and so is a safety system that is not one person's ("the level
+        // crossing camera", "the fire panel in building C")
+        let nobody_in_particular = ev.s_strong.is_none() && ev.s_weak == 0;
         let (impact, imp_strength) = match ev.sp(LifeSafety) {
-            Some(sp) if impact == 2 => {
+            Some(sp) if impact == 2 || (impact == 3 && nobody_in_particular) => {
                 sig(
                     q(sp),
                     "impact",

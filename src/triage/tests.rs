@@ -697,3 +697,71 @@ fn plural_subjects_still_running_limit_scope() {
     );
     assert_eq!((i, u, p), (2, 1, Priority::High));
 }
+
+#[test]
+fn devices_across_a_named_site_are_widespread() {
+    let t = a().analyze(
+        "All the tills at the Riverside store are offline, we can only take cash.",
+        "Tills",
+    );
+    assert_eq!(t.analysis.impact, 1, "{:?}", t.analysis.signals);
+    let t = a().analyze(
+        "The scanners in the Leeds warehouse keep dropping off, pickers re-login each time.",
+        "Scanners",
+    );
+    assert_eq!(t.analysis.impact, 1, "{:?}", t.analysis.signals);
+    // one device at a site stays one device
+    let t = a().analyze(
+        "Till 2 in the Leeds store won't print receipts, the others are fine.",
+        "Till",
+    );
+    assert_eq!(t.analysis.impact, 3, "{:?}", t.analysis.signals);
+}
+
+#[test]
+fn external_populations_and_services_count_as_widespread() {
+    let t = a().analyze(
+        "The delivery booking portal is down, no supplier can book a delivery slot.",
+        "Supplier portal",
+    );
+    assert_eq!(t.priority, Priority::Critical, "{:?}", t.analysis.signals);
+    let t = a().analyze(
+        "Tracking shows nothing for any of the 250 vans since midnight, dispatch can't plan routes.",
+        "Telematics",
+    );
+    assert_eq!(t.analysis.impact, 1, "{:?}", t.analysis.signals);
+}
+
+#[test]
+fn people_waiting_on_one_device_are_not_the_scope() {
+    let t = a().analyze(
+        "the computer at check-in desk 2 won't boot, customers are waiting",
+        "PC",
+    );
+    assert_eq!(t.analysis.impact, 3, "{:?}", t.analysis.signals);
+    assert_eq!(t.analysis.urgency, 1, "{:?}", t.analysis.signals);
+}
+
+#[test]
+fn disclosed_credentials_are_an_incident() {
+    let t = a().analyze(
+        "Two people replied with their passwords to the fake payroll email that went to all staff.",
+        "Email",
+    );
+    assert_eq!(t.analysis.urgency, 1, "{:?}", t.analysis.signals);
+    assert_eq!(t.analysis.category, Category::Security);
+    let t = a().analyze(
+        "The service account password was posted in a public GitHub repo this morning.",
+        "Active Directory",
+    );
+    assert_eq!(t.priority, Priority::Critical, "{:?}", t.analysis.signals);
+}
+
+#[test]
+fn a_safety_system_is_nobody_in_particular() {
+    let t = a().analyze(
+        "The level crossing camera at Mill Lane shows a black picture, the signal box can't see the crossing.",
+        "CCTV",
+    );
+    assert_eq!(t.priority, Priority::Critical, "{:?}", t.analysis.signals);
+}
