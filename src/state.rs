@@ -33,4 +33,9 @@ pub struct AppState {
     /// closes Socket.IO at shutdown): shutdown waits for them to finish
     /// their close before stopping the store.
     pub sessions: TaskTracker,
+    /// Bulk sends (a large `initial_tickets`) in progress at once. A
+    /// reconnect storm against a big store then queues for these few slots
+    /// instead of crowding out the broadcasts every connected client is
+    /// waiting for.
+    pub bulk_sends: Arc<tokio::sync::Semaphore>,
 }

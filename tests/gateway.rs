@@ -448,7 +448,8 @@ async fn generated_certificate_is_reused_and_its_key_private() {
 
 #[tokio::test]
 async fn a_large_initial_tickets_arrives_whole() {
-    // Forty tickets of ~3 KB: `initial_tickets` is sent in fragments.
+    // A hundred tickets of ~3.5 KB: `initial_tickets` is a bulk send, in
+    // fragments, through the bulk-send gate.
     let app = spawn_with(Options {
         args: generous_limits(),
         ..Options::default()

@@ -129,6 +129,9 @@ pub async fn run(
         metrics: metrics.clone(),
         shutdown: stop.clone(),
         sessions: TaskTracker::new(),
+        bulk_sends: Arc::new(tokio::sync::Semaphore::new(
+            2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )),
     };
     let app: Router = Router::new()
         .merge(crate::http::routes())

@@ -42,6 +42,10 @@ pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// stays that large.
 pub const FRAGMENT_BYTES: usize = 4 * 1024;
 
+/// A message this large is a bulk send: it takes a slot of
+/// `AppState::bulk_sends` and yields between fragments.
+const BULK_BYTES: usize = 256 * 1024;
+
 /// Why a session ended, for the log.
 enum End {
     ClientClosed,
@@ -75,9 +79,19 @@ pub async fn run(
 
     let send_timeout = settings.send_timeout();
     let end = 'session: {
+        // A large snapshot waits for a bulk-send slot (a small one goes at
+        // once), and yields between fragments: broadcasts to everyone else
+        // keep flowing while it is sent.
+        let bulk = initial.len() > BULK_BYTES;
+        let slot = if bulk {
+            state.bulk_sends.acquire().await.ok()
+        } else {
+            None
+        };
         if let Err(end) = send_text(&mut socket, initial.bytes(), send_timeout).await {
             break 'session end;
         }
+        drop(slot);
         metrics.ws_sent("initial_tickets");
         let mut ping = tokio::time::interval_at(
             Instant::now() + settings.ping_interval(),
@@ -274,6 +288,9 @@ async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Resul
         let frame = WireFrame::message(text.slice(start..end), opcode, end == text.len());
         send(socket, Message::Frame(frame), within).await?;
         start = end;
+        if text.len() > BULK_BYTES {
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }
