@@ -457,7 +457,7 @@ async fn a_large_initial_tickets_arrives_whole() {
     .await;
     let (mut a, _) = app.connect_ready().await;
     let mut ids = Vec::new();
-    for n in 0..40 {
+    for n in 0..100 {
         ids.push(
             a.submit(&format!(
                 "{n}: {}",
