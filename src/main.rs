@@ -4,29 +4,28 @@ use clap::Parser;
 use ticketd::config::{Cli, Command};
 use ticketd::{server, telemetry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread exists: one malloc arena (see `tune_allocator`).
+    server::tune_allocator();
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let result = match cli.into_command() {
-        Command::Serve(args) => serve(*args).await,
+        Command::Serve(args) => serve(*args),
         Command::Triage(args) => ticketd::cli::triage(args),
         Command::TriageEval(args) => ticketd::cli::triage_eval(args),
         Command::HashPassword => ticketd::cli::hash_password(),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("ticketd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|e| {
+        tracing::error!("{e:#}");
+        eprintln!("ticketd: {e:#}");
+        ExitCode::FAILURE
+    })
 }
 
-async fn serve(args: ticketd::config::ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: ticketd::config::ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = std::net::TcpListener::bind(args.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
-    server::run(args, listener, server::signal()).await?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(server::run(args, listener, server::signal()))?;
     Ok(ExitCode::SUCCESS)
 }
