@@ -26,6 +26,7 @@ fn serve(args: ticketd::config::ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = std::net::TcpListener::bind(args.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(server::run(args, listener, server::signal()))?;
+    // `signal()` installs its handlers, which needs the runtime's context.
+    runtime.block_on(async { server::run(args, listener, server::signal()).await })?;
     Ok(ExitCode::SUCCESS)
 }

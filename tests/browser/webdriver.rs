@@ -124,8 +124,10 @@ impl Browser {
             .expect("a free port")
             .port();
         let child = Command::new(&tools.chromedriver)
+            // No --allowed-ips: that makes chromedriver listen on every
+            // interface, where the free loopback port picked above may be
+            // taken; by default it listens on loopback only.
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
