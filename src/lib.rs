@@ -23,6 +23,7 @@
 //! - [`origin`]: the server's own web origins (WebSocket `Origin` check, HTTP redirect target).
 //! - [`state`]: what handlers share (`AppState`).
 //! - [`metrics`]: every Prometheus metric, with small record helpers.
+//! - [`api_error`]: the one JSON error shape of every HTTP answer, shared by the transports.
 //! - [`http`]: axum routes: the JSON API, health, `/metrics`, the request-id
 //!   and metrics layer, the embedded browser app; the protective layers
 //!   (security headers, rate limit, body limit, timeout, panics).
@@ -38,6 +39,7 @@
 //! `auth`, `audit`) and the policy modules (`limits`, `origin`) never import a
 //! transport crate.
 
+pub mod api_error;
 pub mod audit;
 pub mod auth;
 pub mod cli;

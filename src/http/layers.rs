@@ -37,7 +37,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use super::ApiError;
-use super::error::body;
+use crate::api_error::body;
 use crate::limits::{ClientIp, Limits, Scope};
 use crate::service::ErrorCode;
 

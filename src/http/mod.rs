@@ -10,7 +10,6 @@
 mod admin;
 mod assets;
 pub mod auth;
-pub mod error;
 mod health;
 pub mod layers;
 mod observe;
@@ -21,7 +20,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
-pub use error::ApiError;
+pub use crate::api_error::ApiError;
 pub use health::ops_routes;
 pub use observe::observe;
 

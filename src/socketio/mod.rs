@@ -29,17 +29,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 
+use crate::api_error::ApiError;
 use crate::limits::{ClientIp, RetryAfter, Scope};
-use crate::protocol::error_body;
 use crate::service::ErrorCode;
 use crate::state::AppState;
 
@@ -150,17 +149,13 @@ fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
 }
 
 /// A refused request, in the one JSON error shape (and `Retry-After`).
-fn refuse(
+pub(super) fn refuse(
     status: StatusCode,
     code: ErrorCode,
     message: &str,
     retry_after: Option<RetryAfter>,
 ) -> Response {
-    let mut response = (status, Json(error_body(code, message))).into_response();
-    if let Some(wait) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs_ceil()));
-    }
-    response
+    ApiError::new(status, code, message)
+        .retry_after(retry_after)
+        .into_response()
 }

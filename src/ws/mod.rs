@@ -21,14 +21,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
+use crate::api_error::ApiError;
 use crate::limits::{CapExceeded, RetryAfter, Scope};
-use crate::protocol::error_body;
 use crate::service::ErrorCode;
 use crate::state::AppState;
 use crate::telemetry::RequestId;
@@ -139,18 +139,14 @@ async fn upgrade(
     response
 }
 
-/// An upgrade refused with the one JSON error shape (and `Retry-After`).
+/// A refused request, in the one JSON error shape (and `Retry-After`).
 pub(super) fn refuse(
     status: StatusCode,
     code: ErrorCode,
     message: &str,
     retry_after: Option<RetryAfter>,
 ) -> Response {
-    let mut response = (status, Json(error_body(code, message))).into_response();
-    if let Some(wait) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs_ceil()));
-    }
-    response
+    ApiError::new(status, code, message)
+        .retry_after(retry_after)
+        .into_response()
 }

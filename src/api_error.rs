@@ -1,5 +1,8 @@
-//! The one JSON error shape of the HTTP API: `{"error":{"code","message"}}`,
-//! with the same codes as the WebSocket protocol.
+//! The one JSON error shape of every HTTP answer — the API, a refused
+//! WebSocket upgrade, a refused Socket.IO request:
+//! `{"error":{"code","message"}}` with the protocol's codes, and
+//! `Retry-After` when waiting helps. Shared by the `http`, `ws` and
+//! `socketio` transports (which never import each other).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -38,6 +41,12 @@ impl ApiError {
                 format!("too many requests; retry in {} s", wait.as_secs_ceil()),
             )
         }
+    }
+
+    /// Adds `Retry-After`.
+    pub fn retry_after(mut self, wait: Option<RetryAfter>) -> Self {
+        self.retry_after = wait;
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
