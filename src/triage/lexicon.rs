@@ -148,11 +148,99 @@ pub mod wc {
     pub const DEADLINE_PREP: u32 = 1 << 24; // by, at, before, until, due
     pub const YOU: u32 = 1 << 25; // you, i, we after "can" (question inversion)
     pub const COPING: u32 = 1 << 26; // -ing verbs after "been" that are NOT coping
+    /// People outside the organisation's staff (guests, customers, patients,
+    /// passengers, pupils): a count of them affected is a service failing
+    /// its public, not a team's problem.
+    pub const EXTERNAL: u32 = 1 << 27;
+    /// Credentials ("password", "login", "PIN").
+    pub const CRED: u32 = 1 << 28;
+    /// Places or channels that make something public ("Snapchat", "group chat").
+    pub const PUBLIC: u32 = 1 << 29;
+    /// Verbs that spread something ("shared", "posted", "circulating").
+    pub const SHARE: u32 = 1 << 30;
     pub const SCOPE: u32 = ORG | SITE | GROUP | POP | SHARED | DEVICE | DEPT;
 }
 
 /// Word class lists: (class, words).
 pub const WORD_CLASSES: &[(u32, &[&str])] = &[
+    (
+        wc::EXTERNAL,
+        &[
+            "guest",
+            "customer",
+            "client",
+            "patient",
+            "passenger",
+            "student",
+            "pupil",
+            "shopper",
+            "visitor",
+            "resident",
+            "citizen",
+            "caller",
+            "traveller",
+            "commuter",
+            "tenant",
+            "diner",
+            "spectator",
+            "attendee",
+            "delegate",
+            "learner",
+            "public",
+        ],
+    ),
+    (
+        wc::CRED,
+        &[
+            "password",
+            "passwords",
+            "credentials",
+            "credential",
+            "login",
+            "logins",
+            "pin",
+            "passcode",
+            "passphrase",
+            "username",
+        ],
+    ),
+    (
+        wc::PUBLIC,
+        &[
+            "snapchat",
+            "facebook",
+            "instagram",
+            "tiktok",
+            "twitter",
+            "whatsapp",
+            "telegram",
+            "discord",
+            "reddit",
+            "social",
+            "publicly",
+            "forum",
+            "chat",
+            "pastebin",
+        ],
+    ),
+    (
+        wc::SHARE,
+        &[
+            "share",
+            "shared",
+            "sharing",
+            "post",
+            "posted",
+            "posting",
+            "circulate",
+            "circulating",
+            "circulated",
+            "publish",
+            "published",
+            "leaked",
+            "screenshot",
+        ],
+    ),
     (wc::QUANT, &["all", "every", "entire", "whole"]),
     (
         wc::PQUANT,
@@ -977,6 +1065,9 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Harm,
         &[
+            "temp rising",
+            "temperature climbing",
+            "and climbing",
             "smoke",
             "smoking",
             "burning",
@@ -1028,6 +1119,35 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         LifeSafety,
         &[
+            "bagging",
+            "bagging the patient",
+            "hand ventilating",
+            "hand ventilation",
+            "directing traffic",
+            "traffic by hand",
+            "mid case",
+            "mid surgery",
+            "mid procedure",
+            "mid operation",
+            "during surgery",
+            "no voice contact",
+            "no radio contact",
+            "lost radio contact",
+            "lost voice contact",
+            "lost contact with drivers",
+            "lost contact with the drivers",
+            "radio lost",
+            "radios lost",
+            "radio system lost",
+            "cannot call anyone",
+            "cant call anyone",
+            "no way to call",
+            "lift phone",
+            "lift alarm",
+            "panic alarm",
+            "panic button",
+            "nurse call",
+            "refuge alarm",
             "electric shock",
             "safety risk",
             "safety issue",
@@ -1083,6 +1203,20 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         SecurityIncident,
         &[
+            "tailgated",
+            "tailgating",
+            "tailgate",
+            "piggybacked",
+            "forced entry",
+            "broke in",
+            "broken into",
+            "break in",
+            "someone is using my",
+            "someone using my",
+            "someone else is using",
+            "someone has been using my",
+            "someone has used my",
+            "someone used my",
             "defaced",
             "defacement",
             "stolen",
