@@ -1421,7 +1421,12 @@ impl Lexicon {
             }
             // "the MIS password ... being shared on Snapchat": credentials
             // spread in public are a compromise in progress
-            if c & wc::CRED != 0 && !t.has(text::F_QUOTED) {
+            let raw = &desc[t.start as usize..t.end as usize];
+            let login = raw.len() >= 5 && raw.is_char_boundary(5) && {
+                let h = &raw[..5];
+                h.eq_ignore_ascii_case("login") || h.eq_ignore_ascii_case("logon")
+            };
+            if (c & wc::CRED != 0 || login) && !t.has(text::F_QUOTED) {
                 let same = |k: usize| toks[k].sent == t.sent && !toks[k].has(text::F_QUOTED);
                 let lo = i.saturating_sub(12);
                 let hi = (i + 13).min(n);
@@ -1433,7 +1438,7 @@ impl Lexicon {
                     let sp = span(i.min(a).min(b), i.max(a).max(b));
                     ev.add(Concept::SecurityIncident, sp);
                     // anyone who saw it can get in: the exposure is not one user's
-                    ev.scope(Scope::WWeak, sp);
+                    ev.scope(Scope::WStrong, sp);
                 }
             }
             // host names such as DEVDB02 / SQLPROD01

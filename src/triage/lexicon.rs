@@ -1074,6 +1074,8 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Harm,
         &[
+            "and rising",
+            "still rising",
             "temp rising",
             "temperature climbing",
             "and climbing",
@@ -1128,6 +1130,11 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         LifeSafety,
         &[
+            "working blind",
+            "are blind to",
+            "blind to",
+            "anti collision",
+            "collision avoidance",
             "bagging",
             "bagging the patient",
             "hand ventilating",
@@ -1212,6 +1219,16 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         SecurityIncident,
         &[
+            "not encrypted",
+            "unencrypted",
+            "left on a train",
+            "left on the train",
+            "left in a taxi",
+            "left on a bus",
+            "lost my laptop",
+            "laptop was lost",
+            "laptop has been lost",
+            "phone was lost",
             "tailgated",
             "tailgating",
             "tailgate",
@@ -1376,6 +1393,11 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Outage,
         &[
+            "gone silent",
+            "went silent",
+            "dropped out",
+            "gone dead",
+            "went dead",
             "declining",
             "declined",
             "declines",
@@ -1709,6 +1731,11 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         Workaround,
         &[
+            "i using",
+            "we using",
+            "they using",
+            "i writing",
+            "we writing",
             "im using",
             "i am using",
             "we are using",
