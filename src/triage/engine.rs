@@ -1259,6 +1259,16 @@ impl Lexicon {
                     {
                         break;
                     }
+                    // "1,200 records missing", "about 300 studies": a large
+                    // count of records is more than one user's data
+                    if cj & wc::DATA != 0
+                        && cj & (wc::POP | wc::GROUP | wc::DEVICE | wc::DEPT | wc::SHARED) == 0
+                    {
+                        if v >= 100 && plural(desc, &toks[j]) {
+                            ev.scope(Scope::WWeak, span(i, j));
+                        }
+                        break;
+                    }
                     if cj & (wc::POP | wc::GROUP | wc::DEVICE | wc::DEPT | wc::SHARED) != 0
                         && !self.is_teams_product(desc, &toks[j])
                     {

@@ -597,6 +597,7 @@ pub const WORD_CLASSES: &[(u32, &[&str])] = &[
         wc::DATA,
         &[
             "data",
+            "study",
             "file",
             "document",
             "record",
@@ -911,6 +912,16 @@ pub const CONCEPT_TERMS: &[(Concept, &[&str])] = &[
     (
         WidespreadWeak,
         &[
+            "departures",
+            "arrivals",
+            "flights",
+            "all flights",
+            "pilots",
+            "on air",
+            "live broadcast",
+            "the bulletin",
+            "broadcast",
+            "the newspaper",
             "customer",
             "customers",
             "client",
