@@ -504,6 +504,10 @@ struct Ev {
     cat_span: [Option<(u32, u32)>; 10],
     w_strong: Option<(u32, u32)>,
     w_weak: Option<(u32, u32)>,
+    /// The public (customers, guests) named as affected.
+    w_public: Option<(u32, u32)>,
+    /// A count of staff ("25 agents"), the first one.
+    g_counted: Option<(u32, u32)>,
     g_strong: Option<(u32, u32)>,
     /// A group of people (not just several devices) was named.
     g_people: Option<(u32, u32)>,
@@ -564,6 +568,8 @@ impl Ev {
             cat_span: [None; 10],
             w_strong: None,
             w_weak: None,
+            w_public: None,
+            g_counted: None,
             g_strong: None,
             g_people: None,
             s_strong: None,
@@ -631,6 +637,21 @@ const CAT_PRECEDENCE: [Category; 10] = [
     Category::Hardware,
     Category::Software,
 ];
+
+/// People nouns that are plural without an -s.
+fn is_mass_people(w: &str) -> bool {
+    [
+        "staff",
+        "people",
+        "personnel",
+        "crew",
+        "public",
+        "folk",
+        "folks",
+    ]
+    .iter()
+    .any(|m| w.eq_ignore_ascii_case(m))
+}
 
 /// Marks a plural group noun in a parsed noun phrase.
 const PLURAL: u32 = 1 << 31;
@@ -870,6 +891,11 @@ impl Lexicon {
                             };
                             if plural && subject {
                                 ev.scope(Scope::WWeak, sp);
+                                // "customers get a busy tone": a customer-facing
+                                // service is failing its public
+                                if people && cls(st) & wc::EXTERNAL != 0 {
+                                    ev.w_public.get_or_insert(sp);
+                                }
                                 if people {
                                     ev.w_weak_pop_n += 1;
                                 }
@@ -1055,6 +1081,16 @@ impl Lexicon {
                 }
                 let people = head == 0 || (head | qual) & (wc::GROUP | wc::DEPT | wc::POP) != 0;
                 let mut sc = decide_scope(head, num, qual);
+                // "all three ICU pods", "all 4 wards": every unit of a place,
+                // counted, is the whole place (not "all 5 printers", "all 12 users")
+                if t.id == ids.all
+                    && num.is_some()
+                    && qual == 0
+                    && head & (wc::DEVICE | wc::POP | wc::SHARED) == 0
+                    && (i + 1..j).any(|k| plural(desc, &toks[k]))
+                {
+                    sc = Some(Scope::WStrong);
+                }
                 // "all the store tills", "all screens in the control room"
                 if sc.is_none()
                     && t.id == ids.all
@@ -1141,6 +1177,14 @@ impl Lexicon {
                         }
                         break;
                     }
+                    // "for any research group", "no department can": every group
+                    if cn & (wc::GROUP | wc::DEPT) != 0
+                        && t.id == ids.any
+                        && !plural(desc, &toks[nx])
+                    {
+                        ev.scope(Scope::WStrong, span(i, nx));
+                        break;
+                    }
                     if cn & (wc::SCOPE | wc::NPSTOP | wc::PREP) != 0 {
                         break;
                     }
@@ -1206,6 +1250,25 @@ impl Lexicon {
                     {
                         continue;
                     }
+                    // "Room 305 guest": a label, not a count (people nouns
+                    // without a plural -s are plural as they are: "staff")
+                    if cj & wc::POP != 0
+                        && cj & wc::GROUP == 0
+                        && !plural(desc, &toks[j])
+                        && !is_mass_people(&desc[toks[j].start as usize..toks[j].end as usize])
+                    {
+                        break;
+                    }
+                    // "1,200 records missing", "about 300 studies": a large
+                    // count of records is more than one user's data
+                    if cj & wc::DATA != 0
+                        && cj & (wc::POP | wc::GROUP | wc::DEVICE | wc::DEPT | wc::SHARED) == 0
+                    {
+                        if v >= 100 && plural(desc, &toks[j]) {
+                            ev.scope(Scope::WWeak, span(i, j));
+                        }
+                        break;
+                    }
                     if cj & (wc::POP | wc::GROUP | wc::DEVICE | wc::DEPT | wc::SHARED) != 0
                         && !self.is_teams_product(desc, &toks[j])
                     {
@@ -1214,9 +1277,21 @@ impl Lexicon {
                         } else if v >= 100 && cj & (wc::DEVICE | wc::SHARED) != 0 {
                             // "all 300 buses", "150 tills"
                             ev.scope(Scope::WWeak, span(i, j));
+                        } else if cj & wc::EXTERNAL != 0
+                            // "a clinic of 20 patients": whose they are, not who is hit
+                            && !(i > 0 && toks[i - 1].id == ids.of)
+                        {
+                            // "30 guests in the lobby": a count of the public
+                            // (guests, patients, passengers) is a service failing
+                            // its public - unless a narrower scope is stated
+                            ev.scope(Scope::WWeak, span(i, j));
+                            ev.w_weak_pop_n += 1;
                         } else if v < 100 {
                             let people = cj & (wc::POP | wc::GROUP | wc::DEPT) != 0;
                             ev.people(Some(Scope::GStrong), span(i, j), people);
+                            if cj & wc::POP != 0 && ev.g_counted.is_none() {
+                                ev.g_counted = Some(span(i, j));
+                            }
                         }
                         break;
                     }
@@ -1352,6 +1427,28 @@ impl Lexicon {
                         && !toks[k].has(text::F_QUOTED | text::F_ING)
                 }) {
                     ev.add(Concept::DataLoss, span(k.min(i), k.max(i)));
+                }
+            }
+            // "the MIS password ... being shared on Snapchat": credentials
+            // spread in public are a compromise in progress
+            let raw = &desc[t.start as usize..t.end as usize];
+            let login = raw.len() >= 5 && raw.is_char_boundary(5) && {
+                let h = &raw[..5];
+                h.eq_ignore_ascii_case("login") || h.eq_ignore_ascii_case("logon")
+            };
+            if (c & wc::CRED != 0 || login) && !t.has(text::F_QUOTED) {
+                let same = |k: usize| toks[k].sent == t.sent && !toks[k].has(text::F_QUOTED);
+                let lo = i.saturating_sub(12);
+                let hi = (i + 13).min(n);
+                let spread = (lo..hi).find(|&k| same(k) && cls(k) & wc::SHARE != 0);
+                let public = (lo..hi).find(|&k| same(k) && cls(k) & wc::PUBLIC != 0);
+                if let (Some(a), Some(b)) = (spread, public)
+                    && neg_before(a, 3, wc::NEG).is_none()
+                {
+                    let sp = span(i.min(a).min(b), i.max(a).max(b));
+                    ev.add(Concept::SecurityIncident, sp);
+                    // anyone who saw it can get in: the exposure is not one user's
+                    ev.scope(Scope::WStrong, sp);
                 }
             }
             // host names such as DEVDB02 / SQLPROD01
@@ -1499,6 +1596,18 @@ impl Lexicon {
                 "one device at fault; the people waiting on it are not the scope".into(),
             );
             ev.w_weak = None;
+        }
+
+        // the public (customers, guests, passengers) affected outweighs a
+        // count of the staff who are idle because of it
+        if let Some(sp) = ev.w_public
+            && ev.w_weak.is_some()
+            && (ev.g_strong.is_none() || ev.g_strong == ev.g_counted)
+            && ev.w_strong.is_none()
+            && ev.partial.is_none()
+            && ev.s_strong.is_none()
+        {
+            ev.w_strong = Some(sp);
         }
 
         // ---- impact

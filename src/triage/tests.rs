@@ -765,3 +765,101 @@ fn a_safety_system_is_nobody_in_particular() {
     );
     assert_eq!(t.priority, Priority::Critical, "{:?}", t.analysis.signals);
 }
+
+#[test]
+fn counted_public_and_whole_units_read_widespread() {
+    // a count of the public waiting is not a team
+    assert_eq!(
+        iu(
+            "Booking system is down at the box office, 45 customers in the queue",
+            "Box office"
+        )
+        .0,
+        1
+    );
+    // "a clinic of 20 patients" belongs to one clinician
+    assert_ne!(
+        iu(
+            "My login fails on the rota app, I have a list of 20 patients to see",
+            "Rota"
+        )
+        .0,
+        1
+    );
+    // every unit of a place, counted
+    assert_eq!(
+        iu(
+            "Badge readers on all four warehouse mezzanines stopped working",
+            "Access control"
+        )
+        .0,
+        1
+    );
+    // a label is not a count
+    assert_ne!(
+        iu(
+            "Cabin 212 passenger reports the seat screen is blank",
+            "IFE"
+        )
+        .0,
+        1
+    );
+}
+
+#[test]
+fn exposures_and_unsafe_fallbacks_are_urgent() {
+    // credentials spread in public
+    assert_eq!(
+        iu(
+            "The admin password for the booking site was posted in a public Discord chat",
+            "Booking"
+        )
+        .1,
+        1
+    );
+    // a password merely mentioned with a platform is not an incident
+    assert_ne!(
+        iu(
+            "Please reset my Facebook page password, no rush",
+            "Social media"
+        )
+        .1,
+        1
+    );
+    // physical intrusion
+    assert_eq!(
+        iu(
+            "A visitor tailgated staff into the comms room this morning",
+            "Building security"
+        )
+        .1,
+        1
+    );
+    // a risky manual fallback keeps urgency at 1
+    assert_eq!(
+        iu(
+            "Traffic lights at the depot exit failed, a marshal is directing traffic by hand",
+            "Traffic lights"
+        )
+        .1,
+        1
+    );
+    // life-safety equipment that would fail when needed
+    assert_eq!(
+        iu(
+            "Panic alarm in the pharmacy gives no tone when tested",
+            "Panic alarm"
+        )
+        .1,
+        1
+    );
+    // people coping with a fallback is a workaround
+    assert_eq!(
+        iu(
+            "Card reader in the canteen is dead, we are using the cash till meanwhile",
+            "Canteen"
+        )
+        .1,
+        2
+    );
+}
