@@ -112,3 +112,16 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// A refused request (a WebSocket upgrade, a Socket.IO handshake) as a
+/// response: the JSON error shape, and `Retry-After` when given.
+pub fn refuse(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    retry_after: Option<RetryAfter>,
+) -> Response {
+    ApiError::new(status, code, message)
+        .retry_after(retry_after)
+        .into_response()
+}

@@ -33,12 +33,12 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 
-use crate::api_error::ApiError;
-use crate::limits::{ClientIp, RetryAfter, Scope};
+use crate::api_error::refuse;
+use crate::limits::{ClientIp, Scope};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 
@@ -146,16 +146,4 @@ fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-/// A refused request, in the one JSON error shape (and `Retry-After`).
-pub(super) fn refuse(
-    status: StatusCode,
-    code: ErrorCode,
-    message: &str,
-    retry_after: Option<RetryAfter>,
-) -> Response {
-    ApiError::new(status, code, message)
-        .retry_after(retry_after)
-        .into_response()
 }

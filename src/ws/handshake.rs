@@ -42,7 +42,7 @@ impl IntoResponse for NotAnUpgrade {
 }
 
 fn refusal(status: StatusCode, message: &'static str) -> Response {
-    let mut response = super::refuse(status, ErrorCode::BadFrame, message, None);
+    let mut response = crate::api_error::refuse(status, ErrorCode::BadFrame, message, None);
     if status == StatusCode::UPGRADE_REQUIRED {
         response
             .headers_mut()

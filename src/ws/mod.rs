@@ -27,7 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
-use crate::api_error::ApiError;
+use crate::api_error::refuse;
 use crate::limits::{CapExceeded, RetryAfter, Scope};
 use crate::service::ErrorCode;
 use crate::state::AppState;
@@ -137,16 +137,4 @@ async fn upgrade(
         .instrument(span),
     );
     response
-}
-
-/// A refused request, in the one JSON error shape (and `Retry-After`).
-pub(super) fn refuse(
-    status: StatusCode,
-    code: ErrorCode,
-    message: &str,
-    retry_after: Option<RetryAfter>,
-) -> Response {
-    ApiError::new(status, code, message)
-        .retry_after(retry_after)
-        .into_response()
 }
