@@ -341,62 +341,49 @@ async fn https_admin_routes_broadcast_and_are_audited() {
     let client = app.http();
     let base = app.base_url();
 
-    let resp = client
+    // Each admin route with the session token: the status it answers.
+    let status = async |request: reqwest::RequestBuilder| {
+        request.bearer_auth(&token).send().await.unwrap().status()
+    };
+
+    let priority = client
         .put(format!("{base}/api/tickets/{id}/priority"))
-        .bearer_auth(&token)
-        .json(&json!({"priority": "HIGH"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+        .json(&json!({"priority": "HIGH"}));
+    assert_eq!(status(priority).await, 200);
+    let bad_priority = client
+        .put(format!("{base}/api/tickets/{id}/priority"))
+        .json(&json!({"priority": "URGENT"}));
+    assert_eq!(status(bad_priority).await, 400, "not a priority");
     assert_eq!(watcher.expect("ticket_updated").await["priority"], "HIGH");
 
-    let resp = client
-        .post(format!("{base}/api/tickets/{id}/resolve"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        status(client.post(format!("{base}/api/tickets/{id}/resolve"))).await,
+        200
+    );
     watcher.expect("ticket_resolved").await;
-    let resp = client
-        .post(format!("{base}/api/tickets/{id}/reopen"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        status(client.post(format!("{base}/api/tickets/{id}/reopen"))).await,
+        200
+    );
     watcher.expect("ticket_updated").await;
 
-    let resp = client
-        .delete(format!("{base}/api/tickets"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400, "clear needs confirm=true");
-    let resp = client
-        .delete(format!("{base}/api/tickets/{id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let clear_unconfirmed = client.delete(format!("{base}/api/tickets"));
+    assert_eq!(
+        status(clear_unconfirmed).await,
+        400,
+        "clear needs confirm=true"
+    );
+    assert_eq!(
+        status(client.delete(format!("{base}/api/tickets/{id}"))).await,
+        200
+    );
     watcher.expect("ticket_deleted").await;
-    let resp = client
-        .delete(format!("{base}/api/tickets/{id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = client
-        .delete(format!("{base}/api/tickets?confirm=true"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        status(client.delete(format!("{base}/api/tickets/{id}"))).await,
+        404
+    );
+    let clear = client.delete(format!("{base}/api/tickets?confirm=true"));
+    assert_eq!(status(clear).await, 200);
     assert_eq!(watcher.expect("all_tickets_cleared").await["count"], 0);
 
     let audit: Value = client

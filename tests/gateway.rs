@@ -131,7 +131,7 @@ async fn get_stats_answers_with_counts() {
 async fn stats_updates_are_coalesced_under_a_burst() {
     // More submissions than the default per-client limit allows.
     let app = spawn_with(Options {
-        args: vec!["--submit-burst".into(), "100".into()],
+        args: generous_limits(),
         ..Options::default()
     })
     .await;
@@ -229,12 +229,11 @@ impl SendBinary for WsStream {
 async fn invalid_payloads_name_the_field() {
     // More submissions than the default per-client limit allows.
     let app = spawn_with(Options {
-        args: vec!["--submit-burst".into(), "100".into()],
+        args: generous_limits(),
         ..Options::default()
     })
     .await;
     let (mut ws, _) = app.connect_ready().await;
-    let ok = json!({"description": "d", "system": "s", "requester": "r"});
     let cases: Vec<(Value, &str)> = vec![
         (json!({"system": "s", "requester": "r"}), "description"),
         (
@@ -288,7 +287,6 @@ async fn invalid_payloads_name_the_field() {
     )
     .await;
     ws.expect("ticket_submitted").await;
-    let _ = ok;
 }
 
 #[tokio::test]

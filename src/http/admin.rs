@@ -12,10 +12,10 @@ use super::ApiError;
 use super::auth::AdminSession;
 use super::tickets::{json_body, parse_id};
 use crate::limits::ClientIp;
+use crate::protocol::parse_priority;
 use crate::service::{AdminAction, ErrorCode};
 use crate::state::AppState;
 use crate::tickets::take_strings;
-use crate::triage::Priority;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -85,8 +85,7 @@ async fn priority(
     let id = parse_id(&id)?;
     let [raw] = take_strings(json_body(&body)?, ["priority"], &[])
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let priority = Priority::parse(&raw.unwrap_or_default())
-        .ok_or_else(|| ApiError::invalid("priority must be LOW, MEDIUM, HIGH or CRITICAL"))?;
+    let priority = parse_priority(&raw.unwrap_or_default())?;
     run(
         &state,
         &admin,

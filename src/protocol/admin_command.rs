@@ -70,6 +70,17 @@ impl AdminCommand {
     }
 }
 
+/// Parses an admin-set priority (the wire names, case-sensitive); shared by
+/// every transport.
+pub fn parse_priority(raw: &str) -> Result<Priority, ProtocolError> {
+    Priority::parse(raw).ok_or_else(|| {
+        ProtocolError::new(
+            ErrorCode::InvalidPayload,
+            "priority must be LOW, MEDIUM, HIGH or CRITICAL",
+        )
+    })
+}
+
 /// Parses `command` and its arguments into an action.
 pub fn parse_action(data: Value) -> Result<AdminAction, ProtocolError> {
     let [command, ticket_id, priority] = take_strings(
@@ -101,12 +112,7 @@ pub fn parse_action(data: Value) -> Result<AdminAction, ProtocolError> {
         "delete" => AdminAction::Delete(id()?),
         "update_priority" => {
             let raw = priority.ok_or_else(|| invalid(FieldError::Missing { field: "priority" }))?;
-            let priority = Priority::parse(&raw).ok_or_else(|| {
-                ProtocolError::new(
-                    ErrorCode::InvalidPayload,
-                    "priority must be LOW, MEDIUM, HIGH or CRITICAL",
-                )
-            })?;
+            let priority = parse_priority(&raw)?;
             AdminAction::SetPriority(id()?, priority)
         }
         "clear_all" => {

@@ -22,7 +22,7 @@ use crate::service::{ErrorCode, Service, ServiceError};
 use crate::store::Stats;
 use crate::tickets::TicketId;
 
-pub use admin_command::{AdminCommand, parse_action};
+pub use admin_command::{AdminCommand, parse_action, parse_priority};
 
 /// A parsed client event.
 #[derive(Debug)]
