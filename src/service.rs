@@ -42,6 +42,8 @@ pub enum ErrorCode {
     Timeout,
     /// The server holds `--max-connections` WebSocket clients.
     Overloaded,
+    /// An HTTP body that does not say `Content-Type: application/json`.
+    UnsupportedMediaType,
 }
 
 impl ErrorCode {
@@ -60,6 +62,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }

@@ -456,6 +456,7 @@ async fn malformed_frames_and_deep_nesting_are_answered_not_fatal() {
     let response = app
         .http_from("127.0.0.2")
         .post(format!("{}/api/tickets", app.base_url()))
+        .header("content-type", "application/json")
         .body(deep_array.clone())
         .send()
         .await

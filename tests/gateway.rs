@@ -355,6 +355,7 @@ async fn http_api_shares_the_service_and_the_broadcast() {
     assert_eq!(body["error"]["code"], "not_found");
     let bad = client
         .post(url("/api/tickets"))
+        .header("content-type", "application/json")
         .body("{oops")
         .send()
         .await

@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -80,10 +81,11 @@ async fn priority(
     ClientIp(client): ClientIp,
     admin: AdminSession,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Done {
     let id = parse_id(&id)?;
-    let [raw] = take_strings(json_body(&body)?, ["priority"], &[])
+    let [raw] = take_strings(json_body(&headers, &body)?, ["priority"], &[])
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let priority = parse_priority(&raw.unwrap_or_default())?;
     run(

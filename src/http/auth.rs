@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -74,6 +74,7 @@ fn expires(at: u64) -> String {
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Response> {
     state.limits.check_login(client).map_err(|retry| {
@@ -81,7 +82,7 @@ async fn login(
         ApiError::from(retry).into_response()
     })?;
     let [username, password] = take_strings(
-        json_body(&body).map_err(IntoResponse::into_response)?,
+        json_body(&headers, &body).map_err(IntoResponse::into_response)?,
         ["username", "password"],
         &[],
     )

@@ -49,8 +49,9 @@ pub struct Hardening {
     pub max_body_bytes: usize,
     /// Longest a whole request may take (408 beyond).
     pub request_timeout: Duration,
-    /// A path prefix whose requests skip the HTTP rate limit because an
-    /// inner layer spends a budget of its own (`/socket.io/`), if any.
+    /// A path (exactly this path, not a prefix) whose requests skip the HTTP
+    /// rate limit because an inner layer spends a budget of its own
+    /// (`/socket.io/`), if any.
     pub own_rate_limit: Option<&'static str>,
 }
 
@@ -117,7 +118,7 @@ async fn no_store_on_api(request: Request, next: Next) -> Response {
 
 /// Resolves the client (the peer, or the client behind a trusted proxy),
 /// records it for handlers, and spends one cell of its HTTP rate limit
-/// (unless the path is under the prefix with a limit of its own).
+/// (unless the path is the one with a limit of its own).
 async fn client_and_rate_limit(
     State((limits, own_rate_limit)): State<(Arc<Limits>, Option<&'static str>)>,
     mut request: Request,
@@ -130,7 +131,7 @@ async fn client_and_rate_limit(
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let ip = limits.client_ip(peer, forwarded_for(request.headers()));
     request.extensions_mut().insert(ClientIp(ip));
-    if own_rate_limit.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
+    if own_rate_limit.is_some_and(|path| request.uri().path() == path) {
         return next.run(request).await;
     }
     match limits.check(Scope::Http, ip) {
@@ -357,8 +358,11 @@ mod tests {
         let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
         assert!(body.contains("rate_limited"), "{body}");
-        // A path with a limit of its own is not counted here.
-        let (status, ..) = send(&app, request("GET", "/own/x", "")).await;
+        // The path with a limit of its own is not counted here; a path
+        // that merely starts with it is.
+        let (status, ..) = send(&app, request("GET", "/own/", "")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, ..) = send(&app, request("GET", "/own/x", "")).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }
 }

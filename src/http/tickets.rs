@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -26,8 +26,24 @@ pub fn parse_id(raw: &str) -> Result<TicketId, ApiError> {
     TicketId::parse_str(raw).map_err(|_| ApiError::invalid("ticket_id: not a UUID"))
 }
 
-/// Parses a JSON request body without echoing parser internals.
-pub fn json_body(body: &Bytes) -> Result<serde_json::Value, ApiError> {
+/// Parses a JSON request body without echoing parser internals. The body
+/// must be declared `Content-Type: application/json` (415 otherwise): a
+/// foreign page can send a form or `text/plain` post without a CORS
+/// preflight, but not a JSON one, so this keeps other sites from making
+/// visitors' browsers submit tickets or try logins.
+pub fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, ApiError> {
+    let declared_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !declared_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            crate::service::ErrorCode::UnsupportedMediaType,
+            "the request body must be sent as Content-Type: application/json",
+        ));
+    }
     serde_json::from_slice(body).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -56,11 +72,12 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Arc<Ticket>>), ApiError> {
     // The same submission limit as `submit_ticket` on the WebSocket.
     state.limits.check(Scope::Submit, client)?;
-    let ticket = state.service.submit(json_body(&body)?).await?;
+    let ticket = state.service.submit(json_body(&headers, &body)?).await?;
     Ok((StatusCode::CREATED, Json(ticket)))
 }
 

@@ -172,7 +172,7 @@ pub async fn run(
             limits,
             max_body_bytes: args.limits.max_body_bytes,
             request_timeout: args.limits.request_timeout(),
-            own_rate_limit: args.socketio.then_some(crate::socketio::PATH),
+            own_rate_limit: args.socketio.then_some(crate::socketio::ROUTE),
         },
     )
     // Outermost: every answer, refusals included, gets a request id and is

@@ -34,8 +34,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
+use socketioxide::{ParserConfig, SocketIo};
 
 use crate::api_error::refuse;
 use crate::limits::{ClientIp, Scope};
@@ -70,9 +70,21 @@ pub fn attach(app: Router, state: &AppState) -> Router {
         // Incoming polling bodies (and the largest batch of outgoing
         // packets in one poll; a single larger packet still goes alone).
         .max_payload(ws.max_message_bytes as u64)
+        // A WebSocket message (and any one frame of it) is bounded like one
+        // on `/ws`: a larger one closes the connection.
+        .ws_max_message_size(ws.max_message_bytes)
+        .ws_max_frame_size(ws.max_message_bytes)
         // Packets queued for one client; a full queue drops that client.
         .max_buffer_size(ws.client_queue.max(16))
         .connect_timeout(CONNECT_TIMEOUT)
+        // ticketd's events carry no binary data: a packet announcing any
+        // attachment closes the connection before a byte of it is kept.
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binaries(0)
+                .max_incoming_binary_buf_size(0)
+                .packet_completion_timeout(CONNECT_TIMEOUT),
+        )
         .build_layer();
     let initial = Arc::new(session::InitialCache::default());
     let for_sockets = state.clone();
@@ -84,17 +96,24 @@ pub fn attach(app: Router, state: &AppState) -> Router {
         async {}
     });
     let closing = state.shutdown.clone();
+    let live = io.clone();
     state.sessions.spawn(async move {
         closing.cancelled().await;
         tracing::debug!("closing Socket.IO connections");
         io.close().await;
     });
-    app.layer(layer)
-        .layer(middleware::from_fn_with_state(state.clone(), admit_request))
+    app.layer(layer).layer(middleware::from_fn_with_state(
+        (state.clone(), live),
+        admit_request,
+    ))
 }
 
 /// The Origin check and rate limits of every Socket.IO HTTP request.
-async fn admit_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn admit_request(
+    State((state, io)): State<(AppState, SocketIo)>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !request.uri().path().starts_with(PATH) {
         return next.run(request).await;
     }
@@ -113,12 +132,7 @@ async fn admit_request(State(state): State<AppState>, request: Request, next: Ne
             );
         }
     }
-    let opens_session = !request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .any(|pair| pair.starts_with("sid="));
+    let opens_session = !names_live_session(&io, request.uri().query().unwrap_or(""));
     let (scope, message) = if opens_session {
         (Scope::WsUpgrade, "too many connection attempts")
     } else {
@@ -134,6 +148,19 @@ async fn admit_request(State(state): State<AppState>, request: Request, next: Ne
         );
     }
     next.run(request).await
+}
+
+/// Whether the query's `sid=` names a socket that is connected now. Only
+/// such a request is a poll; anything else (no `sid`, a malformed one, one
+/// that names no live socket, or the first packets of a session that has not
+/// yet joined the namespace) spends the connection-opening budget, so that
+/// made-up session ids cannot be sprayed on the cheaper polling budget.
+fn names_live_session(io: &SocketIo, query: &str) -> bool {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sid="))
+        .and_then(|sid| sid.parse().ok())
+        .is_some_and(|sid| io.get_socket(sid).is_some())
 }
 
 /// The client's address: as resolved by the HTTP layer (trusted proxies

@@ -135,40 +135,47 @@ pub fn load_snapshot(dir: &Path) -> Result<BTreeMap<TicketId, Ticket>, OpenError
     Ok(out)
 }
 
-/// Reads one journal. A final line that does not parse is a torn append
-/// (a crash mid-write, never acknowledged) and is dropped; a bad line
-/// anywhere else is corruption.
+/// Reads one journal. An unterminated final line that does not parse is a
+/// torn append (a crash mid-write, never acknowledged) and is dropped; any
+/// complete (newline-terminated) line that does not parse is corruption,
+/// named by file and line.
 pub fn read_journal(path: &Path) -> Result<(Vec<Record<Ticket>>, bool), OpenError> {
     let file = File::open(path)
         .map_err(|e| OpenError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let corrupt = |n: usize, problem: String| OpenError::Corrupt {
+        path: path.to_path_buf(),
+        problem: format!("line {n}: {problem}"),
+    };
+    let mut reader = BufReader::new(file);
     let mut records = Vec::new();
-    let mut pending_error: Option<(usize, String)> = None;
-    for (index, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line =
-            line.map_err(|e| OpenError::Io(format!("cannot read {}: {e}", path.display())))?;
-        if let Some((n, problem)) = pending_error.take() {
-            return Err(OpenError::Corrupt {
-                path: path.to_path_buf(),
-                problem: format!("line {n}: {problem}"),
-            });
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| OpenError::Io(format!("cannot read {}: {e}", path.display())))?;
+        if read == 0 {
+            break;
         }
-        if line.is_empty() {
+        // Only a final line without its newline can be an append cut short:
+        // the writer writes a whole batch, newlines included, then syncs.
+        let terminated = line.last() == Some(&b'\n');
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<Record<Ticket>>(&line) {
+        match serde_json::from_slice::<Record<Ticket>>(text) {
             Ok(record) => {
                 if let Record::Put { ticket } = &record {
-                    ticket.check().map_err(|problem| OpenError::Corrupt {
-                        path: path.to_path_buf(),
-                        problem: format!("line {}: {problem}", index + 1),
-                    })?;
+                    ticket.check().map_err(|p| corrupt(number, p.to_string()))?;
                 }
                 records.push(record)
             }
-            Err(e) => pending_error = Some((index + 1, e.to_string())),
+            Err(_) if !terminated => return Ok((records, true)),
+            Err(e) => return Err(corrupt(number, e.to_string())),
         }
     }
-    Ok((records, pending_error.is_some()))
+    Ok((records, false))
 }
 
 /// Opens (creating, 0600) a journal for appending and makes its name durable.

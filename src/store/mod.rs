@@ -417,6 +417,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_complete_final_line_that_does_not_parse_is_corruption_not_a_torn_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store
+            .execute(Command::Create(Box::new(ticket("a"))))
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        let (_, journal) = files::list_journals(dir.path()).unwrap().pop().unwrap();
+        let mut bad = std::fs::read(&journal).unwrap();
+        bad.extend_from_slice(b"{\"op\":\"put\",\"ticket\":{\"request_\n");
+        std::fs::write(&journal, &bad).unwrap();
+        let err = Store::open(StoreConfig::new(dir.path()), Box::new(|_| {}))
+            .err()
+            .expect("refuses to open");
+        let message = err.to_string();
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{message}");
+        assert!(message.contains("line 2"), "names the line: {message}");
+        assert!(
+            message.contains(journal.file_name().unwrap().to_str().unwrap()),
+            "names the file: {message}"
+        );
+        assert_eq!(std::fs::read(&journal).unwrap(), bad, "left untouched");
+    }
+
+    #[tokio::test]
     async fn compaction_folds_journals_into_the_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = StoreConfig::new(dir.path());

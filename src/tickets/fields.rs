@@ -15,6 +15,12 @@ pub enum FieldError {
     },
     #[error("{field} contains a control character (only newline and tab are allowed)")]
     ControlChar { field: &'static str },
+    #[error("{field} contains an invisible formatting character ({what}, U+{code:04X})")]
+    Invisible {
+        field: &'static str,
+        what: &'static str,
+        code: u32,
+    },
     #[error("{field} is required")]
     Missing { field: &'static str },
     #[error("{field} must be a string")]
@@ -32,6 +38,7 @@ impl FieldError {
             FieldError::Empty { field }
             | FieldError::TooLong { field, .. }
             | FieldError::ControlChar { field }
+            | FieldError::Invisible { field, .. }
             | FieldError::Missing { field }
             | FieldError::NotString { field } => field,
             FieldError::Unknown { field } => field,
@@ -40,9 +47,61 @@ impl FieldError {
     }
 }
 
-/// Trims, then checks length (in characters) and control characters.
-fn parse_text(field: &'static str, raw: String, max: usize) -> Result<String, FieldError> {
+/// How strict a field is about invisible formatting characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Free text: a zero-width joiner between two visible characters (an
+    /// emoji sequence, some scripts) is allowed.
+    Text,
+    /// A name shown in lists: no invisible formatting character at all.
+    Name,
+}
+
+/// Characters that change how text is displayed without being seen:
+/// bidirectional overrides and isolates (which can make a name or a ticket
+/// read differently from what it says), zero-width characters and the
+/// Unicode line and paragraph separators. Returns what it is, if refused.
+fn invisible(kind: Kind, prev: Option<char>, c: char, next: Option<char>) -> Option<&'static str> {
+    match c {
+        '\u{202A}'..='\u{202E}' => Some("bidirectional override"),
+        '\u{2066}'..='\u{2069}' => Some("bidirectional isolate"),
+        '\u{2028}' => Some("line separator"),
+        '\u{2029}' => Some("paragraph separator"),
+        '\u{200B}' | '\u{200C}' | '\u{2060}' | '\u{FEFF}' => Some("zero-width character"),
+        '\u{200D}' => {
+            let visible = |c: Option<char>| c.is_some_and(|c| !c.is_whitespace());
+            if kind == Kind::Text && visible(prev) && visible(next) {
+                None
+            } else {
+                Some("zero-width joiner outside a word")
+            }
+        }
+        '\u{200E}' | '\u{200F}' | '\u{061C}' if kind == Kind::Name => Some("bidirectional mark"),
+        _ => None,
+    }
+}
+
+/// Trims, then checks length (in characters), control characters and
+/// invisible formatting characters.
+fn parse_text(
+    field: &'static str,
+    kind: Kind,
+    raw: String,
+    max: usize,
+) -> Result<String, FieldError> {
     check_text(field, &raw, max)?;
+    let mut chars = raw.trim().chars().peekable();
+    let mut prev = None;
+    while let Some(c) = chars.next() {
+        if let Some(what) = invisible(kind, prev, c, chars.peek().copied()) {
+            return Err(FieldError::Invisible {
+                field,
+                what,
+                code: c as u32,
+            });
+        }
+        prev = Some(c);
+    }
     let trimmed = raw.trim();
     Ok(if trimmed.len() == raw.len() {
         raw
@@ -70,7 +129,7 @@ fn check_text(field: &'static str, raw: &str, max: usize) -> Result<(), FieldErr
 }
 
 macro_rules! text_field {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $kind:expr, $max:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(String);
@@ -81,10 +140,12 @@ macro_rules! text_field {
 
             /// Trims and checks the value.
             pub fn parse(raw: String) -> Result<Self, FieldError> {
-                parse_text($field, raw, $max).map($name)
+                parse_text($field, $kind, raw, $max).map($name)
             }
 
-            /// Checks a value without keeping it (used when loading the store).
+            /// Checks a value without keeping it (used when loading the
+            /// store, so it leaves out the invisible-character rules added
+            /// after tickets were first stored: a store never stops loading).
             pub fn check(raw: &str) -> Result<(), FieldError> {
                 check_text($field, raw, $max)
             }
@@ -110,18 +171,21 @@ text_field!(
     /// What is wrong: 1 to 5000 characters after trimming.
     Description,
     "description",
+    Kind::Text,
     5000
 );
 text_field!(
     /// The affected system: 1 to 100 characters after trimming.
     SystemName,
     "system",
+    Kind::Name,
     100
 );
 text_field!(
     /// Who asks: 1 to 100 characters after trimming.
     Requester,
     "requester",
+    Kind::Name,
     100
 );
 
@@ -231,5 +295,41 @@ mod tests {
         );
         assert!(Description::parse("nul\u{0}x".into()).is_err());
         assert!(Description::parse("esc\u{1b}[31m".into()).is_err());
+    }
+
+    #[test]
+    fn refuses_invisible_formatting_characters_naming_the_field() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}', '\u{200B}', '\u{200C}', '\u{FEFF}',
+        ] {
+            let err = Description::parse(format!("pay{c}slip")).unwrap_err();
+            assert!(
+                matches!(err, FieldError::Invisible { field: "description", code, .. } if code == c as u32),
+                "{c:?}: {err:?}"
+            );
+            assert_eq!(
+                Requester::parse(format!("Ann{c}a")).unwrap_err().field(),
+                "requester"
+            );
+            assert_eq!(
+                SystemName::parse(format!("V{c}PN")).unwrap_err().field(),
+                "system"
+            );
+        }
+        let err = Description::parse("bad \u{202E}gnp.exe".into()).unwrap_err();
+        assert!(err.to_string().contains("U+202E"), "{err}");
+    }
+
+    #[test]
+    fn a_joiner_inside_a_word_is_text_but_never_a_name() {
+        // A family emoji is three people joined by ZWJ.
+        let family = "printer jam \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} help";
+        assert!(Description::parse(family.into()).is_ok());
+        assert!(Description::parse("joiner \u{200D} alone".into()).is_err());
+        assert!(Description::parse("\u{200D}start".into()).is_err());
+        assert!(Requester::parse("Ann\u{200D}a".into()).is_err());
+        assert!(SystemName::parse("V\u{200F}PN".into()).is_err());
+        assert!(Description::parse("\u{5E9}\u{200F}\u{5DC}".into()).is_ok());
     }
 }

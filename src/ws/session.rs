@@ -272,10 +272,14 @@ async fn handle(
 /// Sends one text message from shared bytes: as one frame, or as
 /// fragments of at most [`FRAGMENT_BYTES`]. The bytes are the encoded event,
 /// shared by every client; nothing is copied or re-validated per client.
+/// `within` bounds the whole message, not each fragment: a client reading a
+/// large `initial_tickets` a trickle at a time cannot hold its bulk-send
+/// slot for longer than that.
 async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Result<(), End> {
+    let deadline = Instant::now() + within;
     if text.len() <= FRAGMENT_BYTES {
         let frame = WireFrame::message(text.clone(), OpCode::Data(Data::Text), true);
-        return send(socket, Message::Frame(frame), within).await;
+        return send_by(socket, Message::Frame(frame), deadline).await;
     }
     let mut start = 0;
     while start < text.len() {
@@ -286,7 +290,7 @@ async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Resul
             OpCode::Data(Data::Continue)
         };
         let frame = WireFrame::message(text.slice(start..end), opcode, end == text.len());
-        send(socket, Message::Frame(frame), within).await?;
+        send_by(socket, Message::Frame(frame), deadline).await?;
         start = end;
         if text.len() > BULK_BYTES {
             tokio::task::yield_now().await;
@@ -296,7 +300,11 @@ async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Resul
 }
 
 async fn send(socket: &mut Socket, message: Message, within: Duration) -> Result<(), End> {
-    match tokio::time::timeout(within, socket.send(message)).await {
+    send_by(socket, message, Instant::now() + within).await
+}
+
+async fn send_by(socket: &mut Socket, message: Message, deadline: Instant) -> Result<(), End> {
+    match tokio::time::timeout_at(deadline, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Error("send failed")),
         Err(_) => Err(End::SendTimeout),
