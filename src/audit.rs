@@ -1,13 +1,27 @@
-//! The audit trail: every admin action and every login, appended to
-//! `DATA_DIR/audit.log` as JSON Lines and synced before the action is
-//! acknowledged. It never holds a password or a token.
+//! The audit trail: every admin action, every login and every refused
+//! session token, appended to `DATA_DIR/audit.log` as JSON Lines. It never
+//! holds a password or a token.
+//!
+//! Two kinds of write:
+//! - [`AuditLog::record`]: admin actions and successful logins, synced to
+//!   disk before the action is acknowledged;
+//! - [`AuditLog::record_batched`]: failed logins and refused tokens, written
+//!   at once and synced by [`AuditLog::flush`] at most once per
+//!   [`FLUSH_INTERVAL`] (the server runs a flusher), so a client sending
+//!   bad passwords or tokens cannot make each attempt cost a disk flush.
+//!
+//! The file is rotated when it passes `--audit-max-bytes`: `audit.log`
+//! becomes `audit.log.1`, older files shift up, and `--audit-keep` rotated
+//! files are kept.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,11 +30,13 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub time: DateTime<Utc>,
-    /// The admin (for a failed login, the user name that was tried).
+    /// The admin (for a failed login, the user name that was tried; empty
+    /// for a refused token, whose owner is unknown).
     pub admin: String,
-    /// `login`, `logout`, or the admin command.
+    /// `login`, `logout`, the admin command, or where a token was refused
+    /// (`bearer`, `admin_command`).
     pub action: String,
-    /// `success` or `failure`.
+    /// `success`, `failure` or `refused`.
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket_id: Option<String>,
@@ -30,47 +46,161 @@ pub struct AuditEntry {
     pub before: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<serde_json::Value>,
+    /// Why a token was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 pub const FILE_NAME: &str = "audit.log";
 
-/// The append-only log. Writes go through the blocking pool.
+/// How often batched entries are synced.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Size cap and rotation.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    /// Rotate once the file is larger than this.
+    pub max_bytes: u64,
+    /// Rotated files kept (`audit.log.1` .. `audit.log.N`).
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 64 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
+
+/// The open file and its size.
+struct Current {
+    file: File,
+    bytes: u64,
+}
+
+/// The append-only log.
 pub struct AuditLog {
+    dir: PathBuf,
     path: PathBuf,
-    /// A std Mutex: held for one append and fsync on a blocking thread.
-    file: Arc<Mutex<File>>,
+    rotation: Rotation,
+    /// A std Mutex: held for one append (and fsync) on a blocking thread or
+    /// for a batched append, never across an `.await`.
+    current: Arc<Mutex<Current>>,
+    /// Batched entries written since the last sync.
+    dirty: Arc<AtomicBool>,
+}
+
+fn open_file(path: &Path) -> std::io::Result<Current> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let bytes = file.metadata()?.len();
+    Ok(Current { file, bytes })
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl AuditLog {
-    /// Opens (creating, 0600) `dir/audit.log` for appending.
-    pub fn open(dir: &Path) -> std::io::Result<AuditLog> {
+    /// Opens (creating, 0600) `dir/audit.log` for appending; a new file's
+    /// name is made durable (the directory is synced).
+    pub fn open(dir: &Path, rotation: Rotation) -> std::io::Result<AuditLog> {
         let path = dir.join(FILE_NAME);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)?;
+        let new = !path.exists();
+        let current = open_file(&path)?;
+        if new {
+            sync_dir(dir)?;
+        }
         Ok(AuditLog {
+            dir: dir.to_path_buf(),
             path,
-            file: Arc::new(Mutex::new(file)),
+            rotation,
+            current: Arc::new(Mutex::new(current)),
+            dirty: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    /// Appends an entry and syncs it to disk.
-    pub async fn record(&self, entry: AuditEntry) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+    fn encode(entry: &AuditEntry) -> std::io::Result<Vec<u8>> {
+        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let file = self.file.clone();
+        Ok(line)
+    }
+
+    /// Appends `line`, rotating first when the file is full.
+    fn append(
+        current: &mut Current,
+        dir: &Path,
+        path: &Path,
+        rotation: Rotation,
+        line: &[u8],
+    ) -> std::io::Result<()> {
+        if current.bytes > 0 && current.bytes + line.len() as u64 > rotation.max_bytes {
+            current.file.sync_data()?;
+            for n in (1..rotation.keep).rev() {
+                let from = dir.join(format!("{FILE_NAME}.{n}"));
+                if from.exists() {
+                    std::fs::rename(&from, dir.join(format!("{FILE_NAME}.{}", n + 1)))?;
+                }
+            }
+            if rotation.keep == 0 {
+                std::fs::remove_file(path)?;
+            } else {
+                std::fs::rename(path, dir.join(format!("{FILE_NAME}.1")))?;
+            }
+            *current = open_file(path)?;
+            sync_dir(dir)?;
+        }
+        current.file.write_all(line)?;
+        current.bytes += line.len() as u64;
+        Ok(())
+    }
+
+    /// Appends an entry and syncs it to disk (with anything batched).
+    pub async fn record(&self, entry: AuditEntry) -> std::io::Result<()> {
+        let line = Self::encode(&entry)?;
+        let current = self.current.clone();
+        let dirty = self.dirty.clone();
+        let (dir, path, rotation) = (self.dir.clone(), self.path.clone(), self.rotation);
         tokio::task::spawn_blocking(move || {
-            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
-            file.write_all(&line)?;
-            file.sync_data()
+            let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
+            Self::append(&mut current, &dir, &path, rotation, &line)?;
+            dirty.store(false, Ordering::Release);
+            current.file.sync_data()
         })
         .await
         .map_err(std::io::Error::other)?
     }
 
-    /// The newest `limit` entries, newest first.
+    /// Appends an entry without syncing it; [`flush`](Self::flush) syncs.
+    pub fn record_batched(&self, entry: AuditEntry) -> std::io::Result<()> {
+        let line = Self::encode(&entry)?;
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        Self::append(&mut current, &self.dir, &self.path, self.rotation, &line)?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Syncs batched entries, if any (call every [`FLUSH_INTERVAL`] and at
+    /// shutdown).
+    pub async fn flush(&self) -> std::io::Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let current = self.current.clone();
+        tokio::task::spawn_blocking(move || {
+            let current = current.lock().unwrap_or_else(|p| p.into_inner());
+            current.file.sync_data()
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// The newest `limit` entries of the current file, newest first.
     pub async fn recent(&self, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -89,5 +219,59 @@ impl AuditLog {
         })
         .await
         .map_err(std::io::Error::other)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> AuditEntry {
+        AuditEntry {
+            time: Utc::now(),
+            admin: format!("admin{n}"),
+            action: "login".into(),
+            outcome: "failure",
+            ticket_id: None,
+            client: None,
+            before: None,
+            after: None,
+            reason: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn rotates_at_the_cap_and_keeps_n_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let rotation = Rotation {
+            max_bytes: 400,
+            keep: 2,
+        };
+        let log = AuditLog::open(dir.path(), rotation).unwrap();
+        for n in 0..40 {
+            log.record(entry(n)).await.unwrap();
+        }
+        let size = |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| m.len());
+        assert!(size("audit.log").unwrap() <= 400);
+        assert!(size("audit.log.1").unwrap() <= 400);
+        assert!(size("audit.log.2").unwrap() <= 400);
+        assert!(
+            size("audit.log.3").is_err(),
+            "only two rotated files are kept"
+        );
+        let newest = log.recent(1).await.unwrap();
+        assert_eq!(newest[0]["admin"], "admin39");
+    }
+
+    #[tokio::test]
+    async fn batched_entries_are_written_at_once_and_synced_by_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), Rotation::default()).unwrap();
+        log.record_batched(entry(1)).unwrap();
+        assert!(log.dirty.load(Ordering::Acquire));
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(text.contains("admin1"));
+        log.flush().await.unwrap();
+        assert!(!log.dirty.load(Ordering::Acquire));
     }
 }

@@ -33,8 +33,14 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Analyze tickets: JSON Lines on standard input, one verdict per line.
     Triage(TriageArgs),
-    /// Score the analyzer against labelled JSON Lines.
+    /// Score the analyzer against labelled JSON Lines, or (--cv) measure the
+    /// training method by grouped cross-validation over a corpus.
     TriageEval(TriageEvalArgs),
+    /// Fit a triage model on a labelled corpus (and admins' corrections).
+    TriageTrain(TriageTrainArgs),
+    /// Export the tickets whose priority an admin changed, as JSON Lines for
+    /// triage-train.
+    TriageCorrections(TriageCorrectionsArgs),
     /// Read a password from standard input (no echo on a terminal) and
     /// print its argon2id hash (OWASP parameters) for TICKETD_ADMIN_PASSWORD_HASH
     /// or an admins file.
@@ -59,21 +65,86 @@ pub struct TriageArgs {
     /// The affected system, with --text.
     #[arg(long, default_value = "", requires = "text")]
     pub system: String,
-    /// A TOML file that extends the built-in lexicon.
+    /// A TOML file choosing the model and the routing.
     #[arg(long, env = "TICKETD_TRIAGE_CONFIG")]
     pub triage_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct TriageEvalArgs {
-    /// JSON Lines with description, system, impact, urgency, priority, category.
+    /// JSON Lines with description, system, impact and urgency (or
+    /// priority), category; and org_kind, the group for --cv.
     pub file: PathBuf,
+    /// Grouped cross-validation: hold out each org_kind in turn, fit on the
+    /// rest with the shipped training settings, analyze the held-out
+    /// tickets. The headline quality figure.
+    #[arg(long)]
+    pub cv: bool,
+    /// With --cv: this many folds by group (0: leave one group out).
+    #[arg(long, default_value_t = 0)]
+    pub folds: usize,
+    /// With --cv: admins' corrections (from triage-corrections), added to
+    /// every fold's training set, never held out.
+    #[arg(long)]
+    pub corrections: Vec<PathBuf>,
+    /// With --cv, for experiments: training epochs instead of the shipped
+    /// setting.
+    #[arg(long, hide = true)]
+    pub epochs: Option<usize>,
+    /// With --cv, for experiments: L2 strength.
+    #[arg(long, hide = true)]
+    pub l2: Option<f32>,
+    /// With --cv, for experiments: AdaGrad learning rate.
+    #[arg(long, hide = true)]
+    pub learning_rate: Option<f32>,
+    /// With --cv, for experiments: minimum tickets per feature.
+    #[arg(long, hide = true)]
+    pub min_count: Option<usize>,
+    /// With --cv, for experiments: feature prefixes to leave out (`c:,b:`).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// With --cv, for experiments: the cost of a CRITICAL rated HIGH,
+    /// MEDIUM, LOW (`4,12,24`).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    pub critical_cost: Vec<f32>,
+    /// For experiments: write every ticket's named features as JSON Lines
+    /// to this file instead of evaluating.
+    #[arg(long, hide = true)]
+    pub dump_features: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// A TOML file that extends the built-in lexicon.
+    /// A TOML file choosing the model and the routing.
     #[arg(long, env = "TICKETD_TRIAGE_CONFIG")]
     pub triage_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TriageTrainArgs {
+    /// The labelled corpus (JSON Lines: description, system, impact,
+    /// urgency, category, org_kind).
+    pub corpus: PathBuf,
+    /// Admins' corrections (from triage-corrections); each counts
+    /// --correction-weight times a corpus ticket.
+    #[arg(long)]
+    pub corrections: Vec<PathBuf>,
+    /// How much one correction counts against one corpus ticket.
+    #[arg(long, default_value_t = 2.0)]
+    pub correction_weight: f32,
+    /// Where to write the model file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The version stamped on every analysis the model makes.
+    #[arg(long, default_value = crate::triage::MODEL_VERSION)]
+    pub model_version: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TriageCorrectionsArgs {
+    /// The data directory of a ticketd store (read only; the server may be
+    /// running).
+    #[arg(long, env = "TICKETD_DATA_DIR")]
+    pub data_dir: PathBuf,
 }
 
 /// Options of `ticketd serve`.
@@ -224,20 +295,20 @@ pub struct LimitArgs {
     pub trusted_proxies: Vec<IpNet>,
 
     /// Seconds between sweeps that forget idle rate-limiter keys.
-    #[arg(long, env = "TICKETD_LIMITER_PRUNE_SECS", default_value_t = 60)]
+    #[arg(long, env = "TICKETD_LIMITER_PRUNE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub limiter_prune_secs: u64,
 
     /// Seconds a client has to complete the TLS handshake.
-    #[arg(long, env = "TICKETD_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "TICKETD_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub tls_handshake_timeout_secs: u64,
 
     /// Seconds a client has to send a request's headers (also the idle
     /// limit between requests on a kept-alive connection).
-    #[arg(long, env = "TICKETD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "TICKETD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub header_read_timeout_secs: u64,
 
     /// Seconds a whole HTTP request may take, body included (408 beyond).
-    #[arg(long, env = "TICKETD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "TICKETD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub request_timeout_secs: u64,
 }
 
@@ -288,8 +359,9 @@ pub struct AuthArgs {
     pub admins_file: Option<PathBuf>,
 
     /// A file holding the JWT signing key (at least 32 bytes). Without it
-    /// (or `jwt_secret` in $CREDENTIALS_DIRECTORY) a random per-process key
-    /// is used and sessions end at restart.
+    /// (or `jwt_secret` in $CREDENTIALS_DIRECTORY) a key is generated once
+    /// into DATA_DIR/jwt-signing-key (0600) and reused, so sessions survive
+    /// restarts.
     #[arg(long, env = "TICKETD_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
 
@@ -312,9 +384,23 @@ pub struct OpsArgs {
     /// unit: `500ms`, `10s`, `1m`.
     #[arg(long, env = "TICKETD_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Size at which `audit.log` is rotated to `audit.log.1`, in bytes.
+    #[arg(long, env = "TICKETD_AUDIT_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(4096..))]
+    pub audit_max_bytes: u64,
+
+    /// Rotated audit files kept (`audit.log.1` .. `audit.log.N`; older ones
+    /// are deleted).
+    #[arg(long, env = "TICKETD_AUDIT_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub audit_keep: u64,
 }
 
-/// Parses a duration: `90` (seconds), `500ms`, `90s`, `15m` or `1h`.
+/// The longest duration or TTL any flag takes: a year, in seconds. Larger
+/// values are refused at start-up, so no deadline arithmetic can overflow.
+pub const MAX_SECS: u64 = 365 * 24 * 3600;
+
+/// Parses a duration: `90` (seconds), `500ms`, `90s`, `15m` or `1h`; at
+/// most a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -334,6 +420,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if duration.is_zero() {
         return Err("the duration must be positive".into());
     }
+    if duration > Duration::from_secs(MAX_SECS) {
+        return Err(format!(
+            "{text:?} is longer than a year ({MAX_SECS}s), the longest allowed"
+        ));
+    }
     Ok(duration)
 }
 
@@ -345,15 +436,15 @@ pub struct WsArgs {
     pub client_queue: usize,
 
     /// Seconds between server pings.
-    #[arg(long, env = "TICKETD_PING_INTERVAL_SECS", default_value_t = 20)]
+    #[arg(long, env = "TICKETD_PING_INTERVAL_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub ping_interval_secs: u64,
 
     /// Seconds of silence (no frame, no pong) before a client is dropped.
-    #[arg(long, env = "TICKETD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "TICKETD_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub idle_timeout_secs: u64,
 
     /// Seconds a single send may block on a client that does not read.
-    #[arg(long, env = "TICKETD_SEND_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "TICKETD_SEND_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub send_timeout_secs: u64,
 
     /// Largest WebSocket message or frame, in bytes (close 1009 beyond).
@@ -361,7 +452,7 @@ pub struct WsArgs {
     pub max_message_bytes: usize,
 
     /// Milliseconds between two broadcast stats_update events.
-    #[arg(long, env = "TICKETD_STATS_INTERVAL_MS", default_value_t = 250)]
+    #[arg(long, env = "TICKETD_STATS_INTERVAL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS * 1000))]
     pub stats_interval_ms: u64,
 }
 
@@ -422,5 +513,8 @@ mod tests {
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("8760h"), Ok(Duration::from_secs(MAX_SECS)));
+        assert!(parse_duration("8761h").is_err());
+        assert!(parse_duration("99999999999999999999").is_err());
     }
 }

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::Triage(args) => ticketd::cli::triage(args),
         Command::TriageEval(args) => ticketd::cli::triage_eval(args),
+        Command::TriageTrain(args) => ticketd::cli::triage_train(args),
+        Command::TriageCorrections(args) => ticketd::cli::triage_corrections(args),
         Command::HashPassword => ticketd::cli::hash_password(),
     };
     result.unwrap_or_else(|e| {

@@ -284,6 +284,7 @@ impl Service {
             client: client.map(|c| c.to_string()),
             before: before.map(|t| serde_json::to_value(&*t).unwrap_or_default()),
             after: after.map(|t| serde_json::to_value(&*t).unwrap_or_default()),
+            reason: None,
         };
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(error = %e, action = name, "cannot write the audit log");

@@ -50,6 +50,11 @@ export function fillItem(li, ticket, admin) {
   badge.title = `Priority score ${ticket.priority_score} of 100`;
   head.append(badge, el("span", "chip", title(analysis.category)));
   if (ticket.status === "resolved") head.append(el("span", "chip chip-resolved", "Resolved"));
+  if (analysis.needs_review && ticket.status !== "resolved" && ticket.priority_source !== "manual") {
+    const review = el("span", "chip chip-review", "Review first");
+    review.title = "The analyzer rated this CRITICAL although another level was about as likely: a person should check it first.";
+    head.append(review);
+  }
   if (ticket.priority_source === "manual") {
     const manual = el("span", "chip chip-manual", "Set manually");
     if (ticket.priority_set_by) manual.title = `Priority set by ${ticket.priority_set_by}`;

@@ -14,10 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
+    ("strict-transport-security", "max-age=31536000"),
     (
         "content-security-policy",
         "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",

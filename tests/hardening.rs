@@ -363,3 +363,223 @@ async fn invisible_formatting_characters_are_refused_naming_the_field() {
     let error = ws.expect_error().await;
     assert_eq!(error["code"], "invalid_payload", "{error}");
 }
+
+const ADMIN_PASSWORD: &str = "hardening-admin-password-0123";
+
+fn admin_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| ticketd::auth::password::hash_password(ADMIN_PASSWORD))
+}
+
+fn with_admin(extra: &[&str]) -> Options {
+    let mut options = app_args(extra);
+    options.envs = vec![
+        ("TICKETD_ADMIN_USER".into(), "root".into()),
+        ("TICKETD_ADMIN_PASSWORD_HASH".into(), admin_hash().into()),
+    ];
+    options
+}
+
+async fn login_token(app: &TestApp) -> String {
+    let body: Value = app
+        .http()
+        .post(format!("{}/api/auth/login", app.base_url()))
+        .json(&json!({"username": "root", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"].as_str().expect("a token").to_string()
+}
+
+async fn session_status(app: &TestApp, token: &str) -> u16 {
+    app.http()
+        .get(format!("{}/api/auth/session", app.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn sessions_and_logouts_survive_a_restart_without_a_configured_key() {
+    let mut app = spawn_with(with_admin(&[])).await;
+    let kept = login_token(&app).await;
+    let logged_out = login_token(&app).await;
+    let response = app
+        .http()
+        .post(format!("{}/api/auth/logout", app.base_url()))
+        .bearer_auth(&logged_out)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    app.restart().await;
+    assert_eq!(
+        session_status(&app, &kept).await,
+        200,
+        "the session outlived the restart"
+    );
+    assert_eq!(
+        session_status(&app, &logged_out).await,
+        401,
+        "still logged out"
+    );
+    let key = app.data_dir().join("jwt-signing-key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the generated key is private");
+    let mode = std::fs::metadata(app.data_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700, "the data directory is private");
+}
+
+#[tokio::test]
+async fn refused_tokens_are_audited_without_the_token() {
+    let app = spawn_with(with_admin(&[])).await;
+    let forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyb290In0.c2lnbmF0dXJl";
+    assert_eq!(session_status(&app, forged).await, 401);
+    let mut ws = app.connect_ws().await;
+    ws.expect("initial_tickets").await;
+    ws.send(
+        "admin_command",
+        json!({"command": "clear_all", "token": forged}),
+    )
+    .await;
+    assert_eq!(ws.expect_error().await["code"], "unauthorized");
+    // Batched entries are synced within a second; they are readable at once.
+    let audit = std::fs::read_to_string(app.data_dir().join("audit.log")).unwrap();
+    let refused: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["outcome"] == "refused")
+        .collect();
+    let via: Vec<&str> = refused
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(via, ["bearer", "admin_command"], "{audit}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["client"] == "127.0.0.1" && e["reason"].is_string())
+    );
+    assert!(!audit.contains("eyJ"), "the token reached the audit log");
+    assert!(!app.log_text().contains("eyJ"), "the token reached the log");
+    assert!(app.log_text().contains("session token refused"));
+}
+
+#[tokio::test]
+async fn the_audit_log_rotates_at_its_cap() {
+    let app = spawn_with(with_admin(&[
+        "--audit-max-bytes",
+        "4096",
+        "--audit-keep",
+        "2",
+        "--login-rate",
+        "100000/s",
+        "--login-burst",
+        "100000",
+    ]))
+    .await;
+    let http = app.http();
+    for n in 0..120 {
+        let status = http
+            .post(format!("{}/api/auth/login", app.base_url()))
+            .json(&json!({"username": format!("nobody-{n}"), "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401);
+    }
+    let dir = app.data_dir();
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map(|m| m.len());
+    assert!(size("audit.log").unwrap() <= 4096);
+    assert!(size("audit.log.1").unwrap() <= 4096);
+    assert!(size("audit.log.2").unwrap() <= 4096);
+    assert!(
+        size("audit.log.3").is_err(),
+        "only --audit-keep files are kept"
+    );
+}
+
+#[test]
+fn durations_over_a_year_are_refused_at_start() {
+    for args in [
+        ["--session-ttl", "8761h"],
+        ["--idle-timeout-secs", "40000000"],
+        ["--shutdown-timeout", "99999999999999h"],
+        ["--request-timeout-secs", "31536001"],
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let args = args.map(String::from).to_vec();
+        let output = start_expecting_failure(root.path(), &args, &[]);
+        assert!(output.contains(&args[0]), "{args:?}: {output}");
+    }
+}
+
+#[tokio::test]
+async fn an_expiring_generated_certificate_is_replaced_at_start() {
+    let mut app = spawn_with(app_args(&[])).await;
+    let certs = app.certs_dir();
+    app.kill();
+    // Replace the generated certificate with one that expires in 3 days.
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let soon = std::time::SystemTime::now() + Duration::from_secs(3 * 86_400);
+    let days = soon
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(certs.join("localhost-cert.pem"), cert.pem()).unwrap();
+    std::fs::write(certs.join("localhost-key.pem"), key.serialize_pem()).unwrap();
+    let skip = app.log_len();
+    app.restart().await;
+    app.wait_for_log(skip, "generating a new one").await;
+    let pem = std::fs::read(certs.join("localhost-cert.pem")).unwrap();
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .unwrap()
+        .unwrap();
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+    let left = parsed.validity().not_after.timestamp() - chrono::Utc::now().timestamp();
+    assert!((85 * 86_400..=91 * 86_400).contains(&left), "{left} s left");
+    // And it is the one served.
+    assert_eq!(session_status_anonymous(&app).await, 200);
+}
+
+async fn session_status_anonymous(app: &TestApp) -> u16 {
+    app.http()
+        .get(format!("{}/api/stats", app.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}

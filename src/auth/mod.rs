@@ -7,6 +7,13 @@
 //! With none configured on a loopback listener, a random password is
 //! generated once: its hash is kept in the data directory and the password
 //! written to `DATA_DIR/initial-admin-password` (0600) for the operator.
+//!
+//! The JWT signing key comes from a file or a systemd credential; without
+//! one it is generated once into `DATA_DIR/jwt-signing-key` (0600) and
+//! reused, so sessions survive a restart. Logged-out sessions are kept in
+//! `DATA_DIR/revoked-sessions` until they expire, so a logout survives a
+//! restart too. A refused token is written to the audit trail (never the
+//! token itself).
 
 pub mod password;
 pub mod session;
@@ -87,6 +94,15 @@ pub enum LoginError {
     Invalid,
 }
 
+/// Where the JWT signing key came from, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `--jwt-secret-file` or the `jwt_secret` systemd credential.
+    File(PathBuf),
+    /// Generated into the data directory (now or at an earlier start).
+    Generated { path: PathBuf, new: bool },
+}
+
 /// Credentials, sessions, and the bound on concurrent argon2 work.
 pub struct Auth {
     admins: BTreeMap<String, StoredHash>,
@@ -94,10 +110,17 @@ pub struct Auth {
     dummy: StoredHash,
     sessions: Sessions,
     /// At most one argon2 verification per core at a time (19 MiB each).
-    argon2_slots: Semaphore,
+    /// A permit moves into the blocking task, so it is released when the
+    /// hash finishes, even if the client went away mid-login.
+    argon2_slots: Arc<Semaphore>,
     audit: Arc<AuditLog>,
     setup: AdminSetup,
-    ephemeral_key: bool,
+    key_source: KeySource,
+    /// The deny-list on disk (`DATA_DIR/revoked-sessions`).
+    revoked_file: PathBuf,
+    /// A std Mutex serialising appends to `revoked_file` (on a blocking
+    /// thread, never across an `.await`).
+    revoked_lock: Arc<std::sync::Mutex<()>>,
 }
 
 pub fn now_secs() -> u64 {
@@ -108,6 +131,10 @@ pub fn now_secs() -> u64 {
 
 const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 const INITIAL_HASH_FILE: &str = "initial-admin.hash";
+/// The generated JWT signing key.
+pub const KEY_FILE: &str = "jwt-signing-key";
+/// Logged-out sessions: `{"jti","exp"}` lines.
+pub const REVOKED_FILE: &str = "revoked-sessions";
 
 impl Auth {
     /// Loads and checks every credential and the signing key.
@@ -133,6 +160,7 @@ impl Auth {
             .iter()
             .chain(credential_admins.iter().filter(|p| p.exists()))
         {
+            warn_if_readable_by_others(path, "admins file");
             for (name, hash) in read_admins_file(path)? {
                 add(name, hash)?;
             }
@@ -150,18 +178,22 @@ impl Auth {
             AdminSetup::Disabled
         };
 
-        let (secret, ephemeral_key) = load_key(config)?;
+        let (secret, key_source) = load_key(config)?;
         let sessions = Sessions::new(&secret, config.session_ttl)
             .map_err(|e| AuthSetupError::Key(e.to_string()))?;
+        let revoked_file = config.data_dir.join(REVOKED_FILE);
+        restore_revoked(&sessions, &revoked_file)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Auth {
+            dummy: password::dummy(admins.values()),
             admins,
-            dummy: password::dummy(),
             sessions,
-            argon2_slots: Semaphore::new(cores),
+            argon2_slots: Arc::new(Semaphore::new(cores)),
             audit,
             setup,
-            ephemeral_key,
+            key_source,
+            revoked_file,
+            revoked_lock: Arc::default(),
         })
     }
 
@@ -169,9 +201,9 @@ impl Auth {
         &self.setup
     }
 
-    /// Whether the signing key lives only in this process.
-    pub fn ephemeral_key(&self) -> bool {
-        self.ephemeral_key
+    /// Where the signing key came from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
     }
 
     pub fn session_ttl(&self) -> Duration {
@@ -193,16 +225,19 @@ impl Auth {
             .cloned()
             .unwrap_or_else(|| self.dummy.clone());
         let known = self.admins.contains_key(username);
-        let verified = {
-            let _slot = self
-                .argon2_slots
-                .acquire()
-                .await
-                .map_err(|_| LoginError::Invalid)?;
-            tokio::task::spawn_blocking(move || hash.verify(&password))
-                .await
-                .unwrap_or(false)
-        };
+        let slot = self
+            .argon2_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| LoginError::Invalid)?;
+        let verified = tokio::task::spawn_blocking(move || {
+            let verified = hash.verify(&password);
+            drop(slot);
+            verified
+        })
+        .await
+        .unwrap_or(false);
         let ok = known && verified;
         let entry = AuditEntry {
             time: chrono::Utc::now(),
@@ -213,8 +248,17 @@ impl Auth {
             client: client.map(|c| c.to_string()),
             before: None,
             after: None,
+            reason: None,
         };
-        if let Err(e) = self.audit.record(entry).await {
+        // A success is synced before the session is issued; failures are
+        // batched (synced within a second), so a password-guessing client
+        // cannot make every attempt cost a disk flush.
+        let recorded = if ok {
+            self.audit.record(entry).await
+        } else {
+            self.audit.record_batched(entry)
+        };
+        if let Err(e) = recorded {
             tracing::error!(error = %e, "cannot write the audit log; refusing the login");
             return Err(LoginError::Invalid);
         }
@@ -240,8 +284,46 @@ impl Auth {
         })
     }
 
-    /// Revokes a session until it would have expired.
+    /// Writes a refused bearer or `admin_command` token to the audit trail
+    /// (batched: a flood of bad tokens costs no flush each) and logs it once.
+    /// Never the token itself.
+    pub fn refused(&self, error: &TokenError, via: &'static str, client: Option<IpAddr>) {
+        tracing::warn!(client = ?client, via, reason = %error, "session token refused");
+        let entry = AuditEntry {
+            time: chrono::Utc::now(),
+            admin: String::new(),
+            action: via.into(),
+            outcome: "refused",
+            ticket_id: None,
+            client: client.map(|c| c.to_string()),
+            before: None,
+            after: None,
+            reason: Some(error.to_string()),
+        };
+        if let Err(e) = self.audit.record_batched(entry) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    /// Revokes a session until it would have expired, on disk first (so a
+    /// restart keeps it revoked).
     pub async fn logout(&self, identity: &AdminIdentity, client: Option<IpAddr>) {
+        let line = format!(
+            "{}\n",
+            serde_json::json!({"jti": identity.claims.jti, "exp": identity.claims.exp})
+        );
+        let path = self.revoked_file.clone();
+        let lock = self.revoked_lock.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+            append_synced(&path, line.as_bytes())
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot record the logout on disk; it holds until restart");
+        }
         self.sessions.revoke(&identity.claims, now_secs());
         let entry = AuditEntry {
             time: chrono::Utc::now(),
@@ -252,10 +334,89 @@ impl Auth {
             client: client.map(|c| c.to_string()),
             before: None,
             after: None,
+            reason: None,
         };
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
         }
+    }
+}
+
+/// Appends to a 0600 file and syncs it (and, when it is new, its directory).
+fn append_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let new = !path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    if new && let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Loads the revoked sessions that have not expired yet; rewrites the file
+/// without the expired ones when there were any.
+fn restore_revoked(sessions: &Sessions, path: &Path) -> Result<(), AuthSetupError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(AuthSetupError::Io(format!("{}: {e}", path.display()))),
+    };
+    let now = now_secs();
+    let mut kept = String::new();
+    let mut dropped = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        #[derive(serde::Deserialize)]
+        struct Revoked {
+            jti: String,
+            exp: u64,
+        }
+        // A torn last line (a crash mid-append) is skipped; its logout was
+        // never acknowledged.
+        let Ok(r) = serde_json::from_str::<Revoked>(line) else {
+            dropped += 1;
+            continue;
+        };
+        if r.exp + session::LEEWAY_SECS >= now {
+            sessions.revoke_id(&r.jti, r.exp, now);
+            kept.push_str(line);
+            kept.push('\n');
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        let tmp = path.with_extension("tmp");
+        write_private(&tmp, kept.as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .and_then(|()| sync_parent(path))
+            .map_err(|e| AuthSetupError::Io(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// Warns when a secret file can be read by its group or by others.
+fn warn_if_readable_by_others(path: &Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the {what} is readable by its group or others; make it 0600 (chmod 600)"
+        );
     }
 }
 
@@ -302,7 +463,7 @@ fn initial_admin(config: &AuthConfig) -> Result<(String, StoredHash, PathBuf), A
             return Ok((user, hash, password_file));
         }
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(io)?;
+    crate::store::create_private_dir(&config.data_dir).map_err(io)?;
     let secret: [u8; 18] = rand::random();
     let password = password::hex(&secret);
     let phc = password::hash_password(&password);
@@ -313,6 +474,7 @@ fn initial_admin(config: &AuthConfig) -> Result<(String, StoredHash, PathBuf), A
         format!("{}:{phc}\n", config.admin_user).as_bytes(),
     )
     .map_err(io)?;
+    sync_parent(&hash_file).map_err(io)?;
     Ok((config.admin_user.clone(), hash, password_file))
 }
 
@@ -327,16 +489,37 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The JWT key from a file or systemd credential; else 32 random bytes.
-fn load_key(config: &AuthConfig) -> Result<(Vec<u8>, bool), AuthSetupError> {
+/// The JWT key from a file or systemd credential; else the key generated
+/// into the data directory (created on first start: 32 random bytes, hex).
+fn load_key(config: &AuthConfig) -> Result<(Vec<u8>, KeySource), AuthSetupError> {
     let credential = config
         .credentials_dir
         .as_ref()
         .map(|d| d.join("jwt_secret"))
         .filter(|p| p.exists());
-    let Some(path) = config.jwt_secret_file.clone().or(credential) else {
-        let key: [u8; 32] = rand::random();
-        return Ok((key.to_vec(), true));
+    let configured = config.jwt_secret_file.clone().or(credential);
+    let (path, source) = match configured {
+        Some(path) => {
+            warn_if_readable_by_others(&path, "JWT key file");
+            (path.clone(), KeySource::File(path))
+        }
+        None => {
+            let path = config.data_dir.join(KEY_FILE);
+            let new = !path.exists();
+            if new {
+                let io = |e: std::io::Error| {
+                    AuthSetupError::Key(format!("cannot create {}: {e}", path.display()))
+                };
+                crate::store::create_private_dir(&config.data_dir).map_err(io)?;
+                let key: [u8; 32] = rand::random();
+                let tmp = path.with_extension("tmp");
+                write_private(&tmp, format!("{}\n", password::hex(&key)).as_bytes())
+                    .and_then(|()| std::fs::rename(&tmp, &path))
+                    .and_then(|()| sync_parent(&path))
+                    .map_err(io)?;
+            }
+            (path.clone(), KeySource::Generated { path, new })
+        }
     };
     let mut bytes = std::fs::read(&path)
         .map_err(|e| AuthSetupError::Key(format!("cannot read JWT key {}: {e}", path.display())))?;
@@ -351,5 +534,64 @@ fn load_key(config: &AuthConfig) -> Result<(Vec<u8>, bool), AuthSetupError> {
             session::MIN_KEY_BYTES
         )));
     }
-    Ok((bytes, false))
+    Ok((bytes, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, hash: &str) -> AuthConfig {
+        AuthConfig {
+            admin_user: "root".into(),
+            admin_password_hash: Some(hash.into()),
+            admins_file: None,
+            credentials_dir: None,
+            jwt_secret_file: None,
+            session_ttl: Duration::from_secs(60),
+            data_dir: dir.to_path_buf(),
+            loopback: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_dropped_mid_hash_keeps_its_slot_until_the_hash_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Arc::new(AuditLog::open(dir.path(), Default::default()).unwrap());
+        let auth = Auth::load(&config(dir.path(), &password::hash_password("pw")), audit).unwrap();
+        let slots = auth.argon2_slots.clone();
+        let all = slots.available_permits();
+        // Start a login, let it reach the hash, then drop it (a client
+        // that hung up).
+        {
+            let login = auth.login("root", "wrong".into(), None);
+            tokio::pin!(login);
+            let _ = tokio::time::timeout(Duration::from_millis(1), &mut login).await;
+        }
+        assert_eq!(slots.available_permits(), all - 1, "the hash still runs");
+        for _ in 0..500 {
+            if slots.available_permits() == all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the slot was never released");
+    }
+
+    #[test]
+    fn the_dummy_hash_is_as_strong_as_the_strongest_admin() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let params = argon2::Params::new(password::MIN_MEMORY_KIB * 2, 3, 1, None).unwrap();
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        let strong =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password(b"pw", &salt)
+                .unwrap()
+                .to_string();
+        let strong = StoredHash::parse(&strong).unwrap();
+        let weak = StoredHash::parse(&password::hash_password("pw")).unwrap();
+        let dummy = password::dummy([&weak, &strong]);
+        assert_eq!(dummy.params(), (password::MIN_MEMORY_KIB * 2, 3, 1));
+        assert_eq!(password::dummy([]).params(), weak.params());
+    }
 }

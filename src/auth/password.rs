@@ -67,6 +67,16 @@ impl StoredHash {
     pub fn as_phc(&self) -> &str {
         &self.0
     }
+
+    /// The hash's argon2 parameters (memory KiB, passes, lanes).
+    pub fn params(&self) -> (u32, u32, u32) {
+        PasswordHash::new(&self.0)
+            .ok()
+            .and_then(|h| Params::try_from(&h).ok())
+            .map_or((MIN_MEMORY_KIB, MIN_ITERATIONS, MIN_PARALLELISM), |p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+            })
+    }
 }
 
 fn hasher() -> Argon2<'static> {
@@ -86,10 +96,23 @@ pub fn hash_password(password: &str) -> String {
 }
 
 /// A hash of a random password, verified against when the user does not
-/// exist, so a wrong user costs the same time as a wrong password.
-pub fn dummy() -> StoredHash {
+/// exist, so a wrong user costs the same time as a wrong password: with the
+/// strongest parameters among `admins` (each at least OWASP's), so an
+/// unknown name never answers faster than the slowest real one.
+pub fn dummy<'a>(admins: impl IntoIterator<Item = &'a StoredHash>) -> StoredHash {
+    let (m, t, p) = admins.into_iter().map(StoredHash::params).fold(
+        (MIN_MEMORY_KIB, MIN_ITERATIONS, MIN_PARALLELISM),
+        |(m, t, p), (m2, t2, p2)| (m.max(m2), t.max(t2), p.max(p2)),
+    );
+    let params = Params::new(m, t, p, None).expect("parameters of a hash that verified");
     let password: [u8; 16] = rand::random();
-    StoredHash(hash_password(&hex(&password)))
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
+    let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(hex(&password).as_bytes(), &salt)
+        .expect("argon2 hashing with valid parameters")
+        .to_string();
+    StoredHash(phc)
 }
 
 /// Lower-case hex.

@@ -123,9 +123,17 @@ impl Sessions {
 
     /// Revokes a token until it would have expired anyway.
     pub fn revoke(&self, claims: &Claims, now: u64) {
+        self.revoke_id(&claims.jti, claims.exp, now);
+    }
+
+    /// Revokes a token id that expires at `exp` (also used to restore the
+    /// deny-list kept on disk).
+    pub fn revoke_id(&self, jti: &str, exp: u64, now: u64) {
         let mut revoked = self.lock();
         revoked.retain(|_, exp| *exp + LEEWAY_SECS >= now);
-        revoked.insert(claims.jti.clone(), claims.exp);
+        if exp + LEEWAY_SECS >= now {
+            revoked.insert(jti.to_string(), exp);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {

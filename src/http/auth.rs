@@ -61,7 +61,11 @@ impl FromRequestParts<AppState> for AdminSession {
             .auth
             .verify(token.trim())
             .map(AdminSession)
-            .map_err(|e| Unauthorized(e.to_string()))
+            .map_err(|e| {
+                let client = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
+                state.auth.refused(&e, "bearer", client);
+                Unauthorized(e.to_string())
+            })
     }
 }
 

@@ -64,7 +64,9 @@ pub const CONTENT_SECURITY_POLICY: &str =
 pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     (
         "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
+        // No includeSubDomains: the development certificate is for
+        // localhost, and a browser would pin every *.localhost name.
+        "max-age=31536000",
     ),
     ("content-security-policy", CONTENT_SECURITY_POLICY),
     ("x-content-type-options", "nosniff"),

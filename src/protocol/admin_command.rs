@@ -53,7 +53,11 @@ impl AdminCommand {
     }
 
     /// Checks the session, then the command's fields.
-    fn authorize(self, auth: &Auth) -> Result<(String, AdminAction), ProtocolError> {
+    fn authorize(
+        self,
+        auth: &Auth,
+        client: std::net::IpAddr,
+    ) -> Result<(String, AdminAction), ProtocolError> {
         if self.legacy_password {
             return Err(unauthorized(
                 "passwords are no longer accepted in admin_command: log in with POST /api/auth/login and send the token",
@@ -62,9 +66,10 @@ impl AdminCommand {
         let token = self.token.ok_or_else(|| {
             unauthorized("admin_command needs a session token: log in with POST /api/auth/login")
         })?;
-        let admin = auth
-            .verify(&token)
-            .map_err(|e| unauthorized(&e.to_string()))?;
+        let admin = auth.verify(&token).map_err(|e| {
+            auth.refused(&e, "admin_command", Some(client));
+            unauthorized(&e.to_string())
+        })?;
         let action = parse_action(Value::Object(self.rest))?;
         Ok((admin.name, action))
     }
@@ -136,7 +141,7 @@ pub(super) async fn run(
     caller: &Caller,
     command: AdminCommand,
 ) -> Result<Reply, ProtocolError> {
-    let (admin, action) = command.authorize(auth)?;
+    let (admin, action) = command.authorize(auth, caller.addr)?;
     let done = service.admin(&admin, action, Some(caller.addr)).await?;
     Ok(Reply::AdminSuccess {
         message: done.message,

@@ -61,7 +61,12 @@ pub fn load_analyzer(path: Option<&std::path::Path>) -> anyhow::Result<Analyzer>
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read triage config {}", path.display()))?;
-            Analyzer::from_toml_str(&text).with_context(|| format!("{}", path.display()))
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            Analyzer::from_toml_str(&text, |model| {
+                std::fs::read_to_string(dir.join(model))
+                    .map_err(|e| format!("cannot read model {model}: {e}"))
+            })
+            .with_context(|| format!("{}", path.display()))
         }
     }
 }
@@ -100,10 +105,14 @@ pub async fn run(
     let rustls = RustlsConfig::from_config(loaded.config);
 
     let analyzer = Arc::new(load_analyzer(args.triage_config.as_deref())?);
-    std::fs::create_dir_all(&args.data_dir)
+    crate::store::create_private_dir(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let rotation = crate::audit::Rotation {
+        max_bytes: args.ops.audit_max_bytes,
+        keep: args.ops.audit_keep as usize,
+    };
     let audit =
-        Arc::new(AuditLog::open(&args.data_dir).with_context(|| {
+        Arc::new(AuditLog::open(&args.data_dir, rotation).with_context(|| {
             format!("cannot open the audit log in {}", args.data_dir.display())
         })?);
     let observer: Arc<dyn CommitObserver> = metrics.clone();
@@ -119,6 +128,21 @@ pub async fn run(
         audit.clone(),
         Some(observer),
     )?;
+    // Batched audit entries (failed logins, refused tokens) are synced at
+    // most once per interval, and once more at shutdown.
+    let flusher = {
+        let audit = audit.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::audit::FLUSH_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = audit.flush().await {
+                    tracing::error!(error = %e, "cannot sync the audit log");
+                }
+            }
+        })
+    };
+    let final_flush = audit.clone();
     let auth = Arc::new(load_auth(&args, addr, audit)?);
     tracing::info!(
         data_dir = %args.data_dir.display(),
@@ -267,6 +291,11 @@ pub async fn run(
         }
         state.sessions.wait().await;
         service.shutdown().await;
+        flusher.abort();
+        final_flush
+            .flush()
+            .await
+            .context("cannot sync the audit log")?;
         anyhow::Ok(())
     };
     let drained = tokio::time::timeout_at(deadline, drain).await;
@@ -310,10 +339,15 @@ fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow
             "no admin configured and the listener is not loopback: admin access is disabled; set TICKETD_ADMIN_PASSWORD_HASH (see `ticketd hash-password`) or --admins-file"
         ),
     }
-    if auth.ephemeral_key() {
-        tracing::warn!(
-            "no JWT key configured (TICKETD_JWT_SECRET_FILE): using a random per-process key; admin sessions end at restart"
-        );
+    match auth.key_source() {
+        crate::auth::KeySource::File(path) => {
+            tracing::info!(path = %path.display(), "JWT signing key loaded from the configured file")
+        }
+        crate::auth::KeySource::Generated { path, new } => tracing::info!(
+            path = %path.display(),
+            generated_now = new,
+            "no JWT key configured (TICKETD_JWT_SECRET_FILE): using the key generated in the data directory; sessions survive restarts"
+        ),
     }
     Ok(auth)
 }

@@ -39,10 +39,33 @@ pub fn resolve(
         key: certs_dir.join("localhost-key.pem"),
     };
     if files.cert.exists() && files.key.exists() {
-        return Ok((files, false));
+        match generated_expiry(&files.cert) {
+            Some(not_after) if not_after > chrono::Utc::now().timestamp() + RENEW_BEFORE_SECS => {
+                return Ok((files, false));
+            }
+            expiry => tracing::warn!(
+                cert = %files.cert.display(),
+                not_after = expiry.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|t| t.to_rfc3339()),
+                "the generated development certificate has expired or expires within 7 days; generating a new one"
+            ),
+        }
     }
     generate(&files, certs_dir)?;
     Ok((files, true))
+}
+
+/// How long a generated development certificate is valid.
+pub const GENERATED_VALID_DAYS: u64 = 90;
+
+/// A generated certificate this close to expiry is replaced at start.
+const RENEW_BEFORE_SECS: i64 = 7 * 86_400;
+
+/// The notAfter of a PEM certificate file, in Unix seconds.
+fn generated_expiry(path: &Path) -> Option<i64> {
+    let pem = fs::read(path).ok()?;
+    let cert = rustls_pemfile::certs(&mut pem.as_slice()).next()?.ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
 }
 
 fn generate(files: &CertFiles, dir: &Path) -> anyhow::Result<()> {
@@ -56,14 +79,20 @@ fn generate(files: &CertFiles, dir: &Path) -> anyhow::Result<()> {
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    let certified = rcgen::generate_simple_self_signed(names)
+    // Valid from yesterday (clock skew) for GENERATED_VALID_DAYS.
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let midnight = rcgen::date_time_ymd(today.year(), today.month() as u8, today.day() as u8);
+    let mut params = rcgen::CertificateParams::new(names)
         .context("cannot generate the development certificate")?;
-    write_new(
-        &files.key,
-        certified.signing_key.serialize_pem().as_bytes(),
-        0o600,
-    )?;
-    write_new(&files.cert, certified.cert.pem().as_bytes(), 0o644)?;
+    params.not_before = midnight - std::time::Duration::from_secs(86_400);
+    params.not_after = midnight + std::time::Duration::from_secs(GENERATED_VALID_DAYS * 86_400);
+    let key = rcgen::KeyPair::generate().context("cannot generate the development key")?;
+    let cert = params
+        .self_signed(&key)
+        .context("cannot sign the development certificate")?;
+    write_new(&files.key, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(&files.cert, cert.pem().as_bytes(), 0o644)?;
     Ok(())
 }
 

@@ -111,6 +111,25 @@ pub struct Stats {
     pub by_category: std::collections::BTreeMap<Category, usize>,
 }
 
+/// Creates a data directory readable by its owner only (0700), with any
+/// missing parents; an existing directory is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Every ticket in a data directory, oldest first, read without taking
+/// the lock or changing anything on disk (a running server may hold it):
+/// the snapshot plus the journals, as recovery would see them. For offline
+/// exports such as `ticketd triage-corrections`.
+pub fn read_only(dir: &std::path::Path) -> Result<Vec<Arc<Ticket>>, OpenError> {
+    let (state, _) = writer::replay(dir)?;
+    Ok(state.oldest_first())
+}
+
 /// The tickets in memory: by id, plus their order of creation.
 #[derive(Debug, Default)]
 pub(crate) struct State {

@@ -29,6 +29,22 @@ pub(super) struct Recovered {
 pub(super) fn recover(dir: &std::path::Path) -> Result<Recovered, OpenError> {
     let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
     files::remove_stale_temps(dir).map_err(io)?;
+    let (state, journals) = replay(dir)?;
+    let disk_bytes = dir_bytes(dir);
+    Ok(Recovered {
+        state,
+        next_generation: journals.last().map_or(1, |(g, _)| g + 1),
+        compact_now: !journals.is_empty(),
+        disk_bytes,
+    })
+}
+
+/// The tickets as the snapshot and the journals hold them, changing
+/// nothing on disk; and the journals read.
+pub(super) fn replay(
+    dir: &std::path::Path,
+) -> Result<(State, Vec<(u64, std::path::PathBuf)>), OpenError> {
+    let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
     let mut state = State::default();
     for (_, ticket) in files::load_snapshot(dir)? {
         state.put(Arc::new(ticket));
@@ -52,13 +68,7 @@ pub(super) fn recover(dir: &std::path::Path) -> Result<Recovered, OpenError> {
             "dropped a torn final journal line (an append cut short by a crash, never acknowledged)"
         );
     }
-    let disk_bytes = dir_bytes(dir);
-    Ok(Recovered {
-        state,
-        next_generation: journals.last().map_or(1, |(g, _)| g + 1),
-        compact_now: !journals.is_empty(),
-        disk_bytes,
-    })
+    Ok((state, journals))
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {

@@ -1,309 +1,157 @@
-//! TOML configuration: extends the built-in lexicon.
+//! TOML configuration (`--triage-config`): which model, and where each
+//! category is routed.
 //!
-//! Every key is optional; unknown keys are rejected (with their line) so a
+//! Every key is optional; unknown keys are refused with their line, so a
 //! typo does not silently do nothing.
 //!
 //! ```toml
-//! model_version = "acme-hospital-1"
+//! # A model refitted on this organisation's tickets (`ticketd triage-train`),
+//! # relative to this file. Without it, the model shipped with the binary.
+//! model = "acme-triage.model"
 //!
-//! # Systems whose tickets have widespread impact (matched in the system
-//! # field, and weakly in the description). Added to the built-in list
-//! # unless replace_critical_systems = true.
-//! critical_systems = ["EHR", "nurse call", "pharmacy robot"]
-//! replace_critical_systems = false
+//! # Stamped on every analysis instead of the model file's own version.
+//! model_version = "acme-hospital-1"
 //!
 //! [teams]            # category -> team routing
 //! security = "SOC"
 //! printing = "Ward IT"
-//!
-//! [terms]            # extra cue phrases per concept
-//! widespread = ["all wards", "whole trust"]
-//! group = ["the ward", "theatre team"]
-//! single = ["just my login"]
-//! harm = ["patient fall", "drug error"]
-//! life_safety = ["bed alarm silent"]   # harm to people: a ward-wide failure is widespread
-//! security_incident = ["badge cloned"]
-//! data_loss = ["scans missing"]
-//! outage = ["cannot chart"]
-//! degraded = ["slow to chart"]
-//! intermittent = ["every other shift"]
-//! workaround = ["paper charts", "downtime procedure"]
-//! reassurance = ["works on the other cart"]
-//! hedge = ["when the ward is quiet"]
-//! request = ["please order"]
-//! deadline = ["before handover"]
-//! alarm = ["stat"]
-//! threat = ["suspicious usb"]
-//! problem = ["acting up"]
-//! neutral = ["code blue drill"]   # phrases that suppress other readings
-//!
-//! [categories]       # extra cue phrases per category
-//! hardware = ["infusion pump", "wristband printer"]
-//! printing = ["wristband"]
-//!
-//! [words]            # single words for the scope parser
-//! sites = ["ward block"]          # multi-word sites/groups/populations/
-//! groups = ["ward", "theatre"]     # departments become scope phrases
-//! populations = ["nurses", "porters"]
-//! departments = ["radiology"]
-//! devices = ["cart"]               # devices, shared, data: single words only
-//! shared = ["pacs"]
-//! data = ["scans"]
 //! ```
+//!
+//! The keys of the rule-based analyzer (`terms`, `categories`, `words`,
+//! `critical_systems`) are refused with a message saying what replaced
+//! them: the analyzer is now fitted to labelled tickets, and an
+//! organisation adapts it by refitting on its own (see the README).
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::engine::Lexicon;
-use super::lexicon::{Concept, wc};
-use super::{Category, ConfigError};
-
-type Terms = Option<Vec<Spanned<String>>>;
+use super::{Analyzer, Category, ConfigError, model::Model};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Doc {
+    model: Option<Spanned<String>>,
     model_version: Option<Spanned<String>>,
     #[serde(default)]
-    critical_systems: Vec<Spanned<String>>,
-    #[serde(default)]
-    replace_critical_systems: bool,
-    #[serde(default)]
-    teams: TeamsDoc,
-    #[serde(default)]
-    terms: TermsDoc,
-    #[serde(default)]
-    categories: CategoriesDoc,
-    #[serde(default)]
-    words: WordsDoc,
+    teams: std::collections::BTreeMap<String, Spanned<String>>,
+    terms: Option<Spanned<toml::Value>>,
+    categories: Option<Spanned<toml::Value>>,
+    words: Option<Spanned<toml::Value>>,
+    critical_systems: Option<Spanned<toml::Value>>,
+    replace_critical_systems: Option<Spanned<toml::Value>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct TeamsDoc {
-    network: Option<Spanned<String>>,
-    hardware: Option<Spanned<String>>,
-    software: Option<Spanned<String>>,
-    security: Option<Spanned<String>>,
-    access: Option<Spanned<String>>,
-    database: Option<Spanned<String>>,
-    email: Option<Spanned<String>>,
-    printing: Option<Spanned<String>>,
-    telephony: Option<Spanned<String>>,
-    infrastructure: Option<Spanned<String>>,
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CategoriesDoc {
-    network: Terms,
-    hardware: Terms,
-    software: Terms,
-    security: Terms,
-    access: Terms,
-    database: Terms,
-    email: Terms,
-    printing: Terms,
-    telephony: Terms,
-    infrastructure: Terms,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct TermsDoc {
-    widespread: Terms,
-    widespread_weak: Terms,
-    group: Terms,
-    single: Terms,
-    harm: Terms,
-    life_safety: Terms,
-    security_incident: Terms,
-    data_loss: Terms,
-    outage: Terms,
-    degraded: Terms,
-    intermittent: Terms,
-    workaround: Terms,
-    reassurance: Terms,
-    hedge: Terms,
-    request: Terms,
-    deadline: Terms,
-    alarm: Terms,
-    threat: Terms,
-    problem: Terms,
-    neutral: Terms,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct WordsDoc {
-    sites: Terms,
-    groups: Terms,
-    populations: Terms,
-    departments: Terms,
-    devices: Terms,
-    shared: Terms,
-    data: Terms,
-}
-
-/// Byte offset -> 1-based line number.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    let off = offset.min(text.len());
-    text.as_bytes()[..off]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-fn err(text: &str, offset: usize, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        line: line_of(text, offset),
-        reason: reason.into(),
-    }
-}
-
-/// Parses the document and returns the extended lexicon and model version.
-pub(crate) fn apply(text: &str) -> Result<(Lexicon, Option<String>), ConfigError> {
-    let doc: Doc = toml::from_str(text).map_err(|e| {
-        let off = e.span().map(|s| s.start).unwrap_or(0);
-        err(text, off, e.message().trim().to_string())
+/// Applies a TOML document to `base`.
+pub fn apply(
+    mut base: Analyzer,
+    text: &str,
+    read_model: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<Analyzer, ConfigError> {
+    let doc: Doc = toml::from_str(text).map_err(|e| ConfigError {
+        line: e.span().map_or(1, |s| line_of(text, s.start)),
+        reason: e.message().to_string(),
     })?;
-    let mut lx = Lexicon::builtin();
-
-    let check = |t: &Spanned<String>| -> Result<(), ConfigError> {
-        let v = t.get_ref();
-        if !v.chars().any(|c| c.is_alphanumeric()) {
-            return Err(err(
-                text,
-                t.span().start,
-                format!("term {v:?} has no words"),
-            ));
-        }
-        if v.len() > 200 {
-            return Err(err(text, t.span().start, "term longer than 200 characters"));
-        }
-        Ok(())
-    };
-
-    if doc.replace_critical_systems {
-        lx.clear_critical();
-    }
-    for t in &doc.critical_systems {
-        check(t)?;
-        lx.add_phrase(t.get_ref(), None, None, true);
-    }
-
-    let teams = [
-        (Category::Network, &doc.teams.network),
-        (Category::Hardware, &doc.teams.hardware),
-        (Category::Software, &doc.teams.software),
-        (Category::Security, &doc.teams.security),
-        (Category::Access, &doc.teams.access),
-        (Category::Database, &doc.teams.database),
-        (Category::Email, &doc.teams.email),
-        (Category::Printing, &doc.teams.printing),
-        (Category::Telephony, &doc.teams.telephony),
-        (Category::Infrastructure, &doc.teams.infrastructure),
-    ];
-    for (c, t) in teams {
-        if let Some(t) = t {
-            if t.get_ref().trim().is_empty() {
-                return Err(err(text, t.span().start, "team name is empty"));
-            }
-            lx.teams[c as usize] = t.get_ref().trim().to_string();
+    for (key, value) in [
+        ("terms", &doc.terms),
+        ("categories", &doc.categories),
+        ("words", &doc.words),
+        ("critical_systems", &doc.critical_systems),
+        ("replace_critical_systems", &doc.replace_critical_systems),
+    ] {
+        if let Some(value) = value {
+            return Err(ConfigError {
+                line: line_of(text, value.span().start),
+                reason: format!(
+                    "{key} belonged to the rule-based analyzer and no longer does anything: \
+                     the analyzer is a model fitted to labelled tickets; refit it on your own \
+                     with `ticketd triage-train` and name the result with `model = \"FILE\"`"
+                ),
+            });
         }
     }
-
-    let t = &doc.terms;
-    let concepts: [(&Terms, Concept); 20] = [
-        (&t.widespread, Concept::Widespread),
-        (&t.widespread_weak, Concept::WidespreadWeak),
-        (&t.group, Concept::Group),
-        (&t.single, Concept::Single),
-        (&t.harm, Concept::Harm),
-        (&t.life_safety, Concept::LifeSafety),
-        (&t.security_incident, Concept::SecurityIncident),
-        (&t.data_loss, Concept::DataLoss),
-        (&t.outage, Concept::Outage),
-        (&t.degraded, Concept::Degraded),
-        (&t.intermittent, Concept::Intermittent),
-        (&t.workaround, Concept::Workaround),
-        (&t.reassurance, Concept::Reassurance),
-        (&t.hedge, Concept::Hedge),
-        (&t.request, Concept::Request),
-        (&t.deadline, Concept::Deadline),
-        (&t.alarm, Concept::Alarm),
-        (&t.threat, Concept::Threat),
-        (&t.problem, Concept::Problem),
-        (&t.neutral, Concept::Neutral),
-    ];
-    for (terms, concept) in concepts {
-        for term in terms.iter().flatten() {
-            check(term)?;
-            lx.add_phrase(term.get_ref(), Some(concept), None, false);
+    if let Some(path) = &doc.model {
+        let line = line_of(text, path.span().start);
+        let model_text =
+            read_model(path.get_ref()).map_err(|reason| ConfigError { line, reason })?;
+        let model = Model::parse(&model_text).map_err(|e| ConfigError {
+            line,
+            reason: format!("{}: {e}", path.get_ref()),
+        })?;
+        base.model = Arc::new(model);
+    }
+    if let Some(version) = &doc.model_version {
+        let mut model = (*base.model).clone();
+        model.version = version.get_ref().clone();
+        base.model = Arc::new(model);
+    }
+    let mut teams = (*base.teams).clone();
+    for (name, team) in &doc.teams {
+        let line = line_of(text, team.span().start);
+        let category = Category::parse(name).ok_or_else(|| ConfigError {
+            line,
+            reason: format!("[teams]: unknown category {name:?}"),
+        })?;
+        if team.get_ref().trim().is_empty() {
+            return Err(ConfigError {
+                line,
+                reason: format!("[teams]: the team for {name} is empty"),
+            });
         }
+        teams[category as usize] = team.get_ref().clone();
+    }
+    base.teams = Arc::new(teams);
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_file(_: &str) -> Result<String, String> {
+        Err("no files in this test".into())
     }
 
-    let c = &doc.categories;
-    let cats = [
-        (&c.network, Category::Network),
-        (&c.hardware, Category::Hardware),
-        (&c.software, Category::Software),
-        (&c.security, Category::Security),
-        (&c.access, Category::Access),
-        (&c.database, Category::Database),
-        (&c.email, Category::Email),
-        (&c.printing, Category::Printing),
-        (&c.telephony, Category::Telephony),
-        (&c.infrastructure, Category::Infrastructure),
-    ];
-    for (terms, cat) in cats {
-        for term in terms.iter().flatten() {
-            check(term)?;
-            // organisation-specific terms are decisive
-            lx.add_phrase(term.get_ref(), None, Some((cat, 5)), false);
-        }
+    #[test]
+    fn teams_and_version_apply() {
+        let a = Analyzer::from_toml_str(
+            "model_version = \"acme-1\"\n[teams]\nsecurity = \"SOC\"\n",
+            no_file,
+        )
+        .unwrap();
+        assert_eq!(a.model_version(), "acme-1");
+        assert_eq!(a.team_for(Category::Security), "SOC");
+        assert_eq!(a.team_for(Category::Printing), "Print Services");
     }
 
-    let w = &doc.words;
-    let words: [(&Terms, u32, Option<Concept>); 7] = [
-        (&w.sites, wc::SITE, Some(Concept::Widespread)),
-        (&w.groups, wc::GROUP, Some(Concept::Group)),
-        (&w.populations, wc::POP, Some(Concept::Group)),
-        (&w.departments, wc::DEPT, Some(Concept::Group)),
-        (&w.devices, wc::DEVICE, None),
-        (&w.shared, wc::SHARED, None),
-        (&w.data, wc::DATA, None),
-    ];
-    for (terms, class, fallback) in words {
-        for term in terms.iter().flatten() {
-            check(term)?;
-            if lx.add_word_class(term.get_ref(), class) {
-                continue;
-            }
-            match fallback {
-                // a multi-word site or group becomes a scope phrase
-                Some(c) => {
-                    lx.add_phrase(term.get_ref(), Some(c), None, false);
-                }
-                None => {
-                    return Err(err(
-                        text,
-                        term.span().start,
-                        format!("{:?} must be a single word", term.get_ref()),
-                    ));
-                }
-            }
-        }
+    #[test]
+    fn errors_name_the_line() {
+        let err = Analyzer::from_toml_str("\n[teams]\nfrobs = \"x\"\n", no_file).unwrap_err();
+        assert_eq!(err.line, 3, "{}", err.reason);
+        let err = Analyzer::from_toml_str("\n\nbogus = 1\n", no_file).unwrap_err();
+        assert_eq!(err.line, 3, "{}", err.reason);
+        let err = Analyzer::from_toml_str("[terms]\nharm = [\"x\"]\n", no_file).unwrap_err();
+        assert!(err.reason.contains("triage-train"), "{}", err.reason);
+        let err = Analyzer::from_toml_str("model = \"m.txt\"\n", no_file).unwrap_err();
+        assert_eq!(err.line, 1);
     }
 
-    lx.finish();
-    let version = match doc.model_version {
-        Some(v) if v.get_ref().trim().is_empty() => {
-            return Err(err(text, v.span().start, "model_version is empty"));
-        }
-        Some(v) => Some(v.into_inner()),
-        None => None,
-    };
-    Ok((lx, version))
+    #[test]
+    fn a_model_file_replaces_the_builtin() {
+        let builtin = Analyzer::builtin();
+        let text = builtin
+            .model
+            .to_text()
+            .replacen("version\t", "version\trefit-", 1);
+        let a = Analyzer::from_toml_str("model = \"m.txt\"\n", |_| Ok(text)).unwrap();
+        assert!(a.model_version().starts_with("refit-"));
+        let err =
+            Analyzer::from_toml_str("model = \"m.txt\"\n", |_| Ok("nope".into())).unwrap_err();
+        assert!(err.reason.contains("m.txt"), "{}", err.reason);
+    }
 }

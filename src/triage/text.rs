@@ -6,8 +6,6 @@
 //! inflections onto one stem ("crashes", "crashed" -> "crash"). The same code
 //! builds the lexicon, so the two always agree.
 
-/// The token lies inside a quoted span ('...', "...", ‘...’, “...”).
-pub const F_QUOTED: u16 = 1;
 /// The token starts a sentence.
 pub const F_SENT_START: u16 = 1 << 1;
 /// The token starts a clause (sentence start, after a comma, dash, "but", ...).
@@ -25,86 +23,8 @@ pub const F_COLON_AFTER: u16 = 1 << 7;
 /// Followed by a time-of-day suffix ("5pm", "3 pm").
 pub const F_CLOCK: u16 = 1 << 8;
 
-/// One token of the input.
-#[derive(Debug, Clone, Copy)]
-pub struct Tok {
-    /// Vocabulary id, or `NONE`.
-    pub id: u32,
-    pub flags: u16,
-    /// Sentence number (for proximity rules).
-    pub sent: u16,
-    /// Clause number (for negation scope).
-    pub clause: u16,
-    /// Numeric value when `F_NUMBER`.
-    pub num: u32,
-    /// Byte span in the original text.
-    pub start: u32,
-    pub end: u32,
-}
-
-pub const NONE: u32 = u32::MAX;
-
-impl Tok {
-    pub fn has(&self, f: u16) -> bool {
-        self.flags & f != 0
-    }
-}
-
-fn is_quote(c: char) -> bool {
-    matches!(c, '\'' | '"' | '‘' | '’' | '“' | '”' | '`')
-}
-
 fn is_apostrophe(c: char) -> bool {
     matches!(c, '\'' | '’')
-}
-
-/// Marks quoted byte ranges. A quote opens after whitespace/start/bracket and
-/// before a non-space; it closes at the next quote mark that is followed by
-/// whitespace, punctuation or the end, within 200 bytes.
-pub fn quoted_ranges(text: &str, out: &mut Vec<(usize, usize)>) {
-    out.clear();
-    let b = text.as_bytes();
-    let mut it = text.char_indices().peekable();
-    let mut prev: char = ' ';
-    while let Some((i, c)) = it.next() {
-        if is_quote(c) && (prev.is_whitespace() || matches!(prev, '(' | '[' | ':' | '-' | '=')) {
-            let next = it.peek().map(|&(_, n)| n).unwrap_or(' ');
-            if !next.is_whitespace() {
-                let open_end = i + c.len_utf8();
-                // search a closing quote
-                let limit = (open_end + 200).min(b.len());
-                let mut close = None;
-                let mut pc = c;
-                for (j, d) in text[open_end..].char_indices() {
-                    let abs = open_end + j;
-                    if abs >= limit {
-                        break;
-                    }
-                    if is_quote(d) && !pc.is_whitespace() {
-                        let after = text[abs + d.len_utf8()..].chars().next().unwrap_or(' ');
-                        if !after.is_alphanumeric() {
-                            close = Some(abs);
-                            break;
-                        }
-                    }
-                    pc = d;
-                }
-                if let Some(cl) = close {
-                    out.push((open_end, cl));
-                    // skip to after the close
-                    while let Some(&(k, _)) = it.peek() {
-                        if k > cl {
-                            break;
-                        }
-                        it.next();
-                    }
-                    prev = c;
-                    continue;
-                }
-            }
-        }
-        prev = c;
-    }
 }
 
 /// Light stemmer: folds plural and -ed/-ing inflections and a final "e".
@@ -206,17 +126,12 @@ pub fn normalize_word(w: &str) -> Option<&'static str> {
 /// Callback-based tokenizer: `emit(word, start, end, flags, num)` is called
 /// for each word (already lower-cased, normalized and stemmed; multi-word
 /// normalizations are emitted as several tokens with the same span).
-pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(
-    text: &str,
-    quotes: &[(usize, usize)],
-    mut emit: F,
-) {
+pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &str, mut emit: F) {
     let mut buf = String::with_capacity(32);
     let mut part_buf = String::with_capacity(32);
     let mut sent: u16 = 0;
     let mut clause: u16 = 0;
     let mut pending = F_SENT_START | F_CLAUSE_START;
-    let mut qi = 0usize;
     let mut chars = text.char_indices().peekable();
     while let Some(&(i, c)) = chars.peek() {
         if c.is_alphanumeric() {
@@ -277,12 +192,6 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(
             }
             let mut flags = pending;
             pending = 0;
-            while qi < quotes.len() && quotes[qi].1 <= start {
-                qi += 1;
-            }
-            if qi < quotes.len() && quotes[qi].0 <= start && start < quotes[qi].1 {
-                flags |= F_QUOTED;
-            }
             if upper >= 3 && lower == 0 {
                 flags |= F_ALLCAPS;
             }
@@ -386,7 +295,7 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(
 /// Tokenizes a lexicon phrase into its stemmed words.
 pub fn phrase_words(phrase: &str) -> Vec<String> {
     let mut out = Vec::new();
-    tokenize_with(phrase, &[], |w, _, _, _, _, _, _| out.push(w.to_string()));
+    tokenize_with(phrase, |w, _, _, _, _, _, _| out.push(w.to_string()));
     out
 }
 
@@ -411,15 +320,10 @@ mod tests {
     }
 
     #[test]
-    fn contractions_and_quotes() {
+    fn contractions() {
         assert_eq!(
             phrase_words("can't won't doesn't we're"),
             ["cant", "wont", "not", "we"]
         );
-        let mut q = Vec::new();
-        let t = "it says 'Account disabled' and colleagues' laptops can't";
-        quoted_ranges(t, &mut q);
-        assert_eq!(q.len(), 1);
-        assert_eq!(&t[q[0].0..q[0].1], "Account disabled");
     }
 }

@@ -1,0 +1,522 @@
+//! The fitted model: three multinomial logistic regressions over the same
+//! features (impact 1–3, urgency 1–3, category), a cost matrix that turns
+//! their probabilities into a priority, and the words that explain it.
+//!
+//! The model file is plain text, one feature a line, so it can be read,
+//! diffed and refitted (`ticketd triage-train`):
+//!
+//! ```text
+//! ticketd-triage-model 1
+//! version ticketd-triage-2
+//! temperature 1.10 1.05 1.00        # impact urgency category
+//! review_margin 0.15
+//! cost LOW 0 1 2 3                  # row: true priority, columns: chosen LOW..CRITICAL
+//! ...
+//! bias <16 numbers>                 # impact 1..3, urgency 1..3, the 10 categories
+//! w:printer<TAB><16 numbers>
+//! ```
+
+use std::fmt::Write as _;
+
+use super::features::{Feature, Field};
+use super::{Category, IdMap, Priority, Signal};
+
+/// Outputs per feature: impact (3), urgency (3), category (10).
+pub const OUTPUTS: usize = 16;
+const IMPACT: usize = 0;
+const URGENCY: usize = 3;
+const CATEGORY: usize = 6;
+
+const MAGIC: &str = "ticketd-triage-model 1";
+
+/// A model file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("model line {line}: {reason}")]
+pub struct ModelError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The default cost of choosing column when the truth is row (LOW, MEDIUM,
+/// HIGH, CRITICAL). Missing a CRITICAL costs far more than over-rating: a
+/// CRITICAL called HIGH costs 4, MEDIUM 12, LOW 24; a HIGH called CRITICAL 1.
+pub const DEFAULT_COST: [[f32; 4]; 4] = [
+    [0.0, 1.0, 2.0, 3.0],
+    [1.0, 0.0, 1.0, 2.0],
+    [4.0, 2.0, 0.0, 1.0],
+    [24.0, 12.0, 4.0, 0.0],
+];
+
+/// The fitted weights and the decision settings.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub version: String,
+    /// Softmax temperature per head (impact, urgency, category), fitted on
+    /// held-out predictions so `confidence` means what it says.
+    pub temperature: [f32; 3],
+    /// When CRITICAL and the other most likely level are within this much
+    /// probability, CRITICAL is chosen and the ticket flagged for review.
+    pub review_margin: f32,
+    pub cost: [[f32; 4]; 4],
+    pub bias: [f32; OUTPUTS],
+    /// Feature names, in file order.
+    pub names: Vec<String>,
+    /// `names.len() * OUTPUTS` weights.
+    pub weights: Vec<f32>,
+    index: IdMap<u32>,
+}
+
+/// What the model makes of one ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub impact: u8,
+    pub urgency: u8,
+    pub priority: Priority,
+    pub category: Category,
+    /// Probability of each priority, LOW first.
+    pub priority_probabilities: [f32; 4],
+    /// The probability of the chosen priority.
+    pub confidence: f32,
+    pub needs_review: bool,
+    pub signals: Vec<Signal>,
+}
+
+fn softmax(logits: &[f32], temperature: f32, out: &mut [f32]) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for (o, &l) in out.iter_mut().zip(logits) {
+        *o = ((l - max) / temperature).exp();
+        sum += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
+}
+
+fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Model {
+    /// A model from its parts (training builds one this way).
+    pub fn new(
+        version: String,
+        names: Vec<String>,
+        weights: Vec<f32>,
+        bias: [f32; OUTPUTS],
+    ) -> Model {
+        let mut model = Model {
+            version,
+            temperature: [1.0; 3],
+            review_margin: 0.15,
+            cost: DEFAULT_COST,
+            bias,
+            names,
+            weights,
+            index: IdMap::default(),
+        };
+        model.reindex();
+        model
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (super::features::hash_name(name), i as u32))
+            .collect();
+    }
+
+    /// The weights of a feature, if the model has it.
+    pub fn row(&self, hash: u64) -> Option<&[f32]> {
+        let i = *self.index.get(&hash)? as usize;
+        Some(&self.weights[i * OUTPUTS..(i + 1) * OUTPUTS])
+    }
+
+    /// Raw scores of every output.
+    pub fn logits(&self, features: &[Feature]) -> [f32; OUTPUTS] {
+        let mut logits = self.bias;
+        for f in features {
+            if let Some(row) = self.row(f.hash) {
+                for (l, w) in logits.iter_mut().zip(row) {
+                    *l += f.value * w;
+                }
+            }
+        }
+        logits
+    }
+
+    /// Probabilities per head: impact (3), urgency (3), category (10).
+    pub fn probabilities(&self, logits: &[f32; OUTPUTS]) -> [f32; OUTPUTS] {
+        let mut p = [0.0; OUTPUTS];
+        softmax(&logits[..3], self.temperature[0], &mut p[..3]);
+        softmax(&logits[3..6], self.temperature[1], &mut p[3..6]);
+        softmax(&logits[6..], self.temperature[2], &mut p[6..]);
+        p
+    }
+
+    /// The decision: impact, urgency and priority from the two heads'
+    /// probabilities through the ITIL matrix and the cost matrix.
+    #[allow(clippy::needless_range_loop)] // matrix cells by (impact, urgency)
+    pub fn decide(&self, p: &[f32; OUTPUTS]) -> (u8, u8, Priority, [f32; 4], bool) {
+        let mut joint = [[0.0f32; 3]; 3];
+        let mut by_priority = [0.0f32; 4];
+        for i in 0..3 {
+            for u in 0..3 {
+                joint[i][u] = p[IMPACT + i] * p[URGENCY + u];
+                let level = Priority::from_matrix(i as u8 + 1, u as u8 + 1) as usize;
+                by_priority[level] += joint[i][u];
+            }
+        }
+        // The priority with the least expected cost.
+        let expected =
+            |chosen: usize| -> f32 { (0..4).map(|t| by_priority[t] * self.cost[t][chosen]).sum() };
+        let mut level = 0;
+        for candidate in 1..4 {
+            if expected(candidate) < expected(level) {
+                level = candidate;
+            }
+        }
+        // Close to CRITICAL: choose it, and ask a person to look.
+        let critical = Priority::Critical as usize;
+        let mut review = false;
+        let mut ranked = [0, 1, 2, 3];
+        ranked.sort_by(|a, b| by_priority[*b].total_cmp(&by_priority[*a]));
+        let (first, second) = (ranked[0], ranked[1]);
+        if (first == critical || second == critical)
+            && by_priority[first] - by_priority[second] < self.review_margin
+        {
+            review = level != critical || first != critical;
+            level = critical;
+        }
+        // The most likely matrix cell of that priority.
+        let (mut best, mut best_p) = ((1, 1), -1.0);
+        for i in 0..3 {
+            for u in 0..3 {
+                if Priority::from_matrix(i as u8 + 1, u as u8 + 1) as usize == level
+                    && joint[i][u] > best_p
+                {
+                    best = (i as u8 + 1, u as u8 + 1);
+                    best_p = joint[i][u];
+                }
+            }
+        }
+        (best.0, best.1, Priority::ALL[level], by_priority, review)
+    }
+
+    /// Analyzes extracted features; `description` and `system` are the
+    /// texts the features' spans point into.
+    pub fn verdict(&self, features: &[Feature], description: &str, system: &str) -> Verdict {
+        let logits = self.logits(features);
+        let p = self.probabilities(&logits);
+        let (impact, urgency, priority, by_priority, needs_review) = self.decide(&p);
+        let category = Category::ALL[argmax(&p[CATEGORY..])];
+        let confidence = by_priority[priority as usize];
+        let mut signals = Vec::new();
+        let quote = |f: &Feature| -> String {
+            let (text, field) = match f.field {
+                Field::Description => (description, ""),
+                Field::System => (system, " (system)"),
+                Field::Whole => return String::new(),
+            };
+            let words = text.get(f.start as usize..f.end as usize).unwrap_or("");
+            format!("\"{words}\"{field}")
+        };
+        // Impact and urgency: the features that pushed toward the most
+        // severe level against the least, up or down.
+        for (head, kind, up, down) in [
+            (IMPACT, "impact", "widespread", "one person"),
+            (URGENCY, "urgency", "work stopped now", "can wait"),
+        ] {
+            let push = |f: &Feature| {
+                self.row(f.hash)
+                    .map_or(0.0, |w| f.value * (w[head] - w[head + 2]))
+            };
+            for (f, amount) in strongest(features, push, 4) {
+                let toward = if amount > 0.0 { up } else { down };
+                signals.push(Signal {
+                    text: describe(f, &quote, self, features),
+                    kind: kind.to_string(),
+                    effect: format!(
+                        "{kind} {} toward {toward} ({amount:+.2})",
+                        if amount > 0.0 { "up" } else { "down" }
+                    ),
+                });
+            }
+        }
+        let chosen = CATEGORY + category as usize;
+        let toward_category = |f: &Feature| {
+            self.row(f.hash).map_or(0.0, |w| {
+                let mean = w[CATEGORY..].iter().sum::<f32>() / 10.0;
+                f.value * (w[chosen] - mean)
+            })
+        };
+        for (f, amount) in strongest(features, toward_category, 2)
+            .into_iter()
+            .filter(|(_, a)| *a > 0.0)
+        {
+            signals.push(Signal {
+                text: describe(f, &quote, self, features),
+                kind: "category".into(),
+                effect: format!("points to {} ({amount:+.2})", category.as_str()),
+            });
+        }
+        if needs_review {
+            let (a, b) = (
+                by_priority[3],
+                by_priority.iter().take(3).fold(0.0f32, |m, &x| m.max(x)),
+            );
+            signals.push(Signal {
+                text: String::new(),
+                kind: "review".into(),
+                effect: format!(
+                    "CRITICAL is close to the other most likely level ({a:.2} vs {b:.2}): rated CRITICAL, a person should look first"
+                ),
+            });
+        }
+        Verdict {
+            impact,
+            urgency,
+            priority,
+            category,
+            priority_probabilities: by_priority,
+            confidence,
+            needs_review,
+            signals,
+        }
+    }
+
+    /// The model file's text. Deterministic: the same model writes the
+    /// same bytes.
+    pub fn to_text(&self) -> String {
+        let mut out = String::with_capacity(self.names.len() * 80);
+        let nums = |out: &mut String, values: &[f32]| {
+            for v in values {
+                let _ = write!(out, "\t{}", fmt_weight(*v));
+            }
+            out.push('\n');
+        };
+        let _ = writeln!(out, "{MAGIC}");
+        let _ = writeln!(out, "version\t{}", self.version);
+        out.push_str("temperature");
+        nums(&mut out, &self.temperature);
+        let _ = writeln!(out, "review_margin\t{}", fmt_weight(self.review_margin));
+        for (row, p) in self.cost.iter().zip(Priority::ALL) {
+            let _ = write!(out, "cost\t{}", p.as_str());
+            nums(&mut out, row);
+        }
+        out.push_str("bias");
+        nums(&mut out, &self.bias);
+        for (i, name) in self.names.iter().enumerate() {
+            out.push_str(name);
+            nums(&mut out, &self.weights[i * OUTPUTS..(i + 1) * OUTPUTS]);
+        }
+        out
+    }
+
+    /// Reads a model file.
+    pub fn parse(text: &str) -> Result<Model, ModelError> {
+        let mut lines = text.lines().enumerate();
+        let bad = |line: usize, reason: &str| ModelError {
+            line: line + 1,
+            reason: reason.to_string(),
+        };
+        match lines.next() {
+            Some((_, MAGIC)) => {}
+            _ => return Err(bad(0, "not a ticketd triage model")),
+        }
+        let mut model = Model::new(String::new(), Vec::new(), Vec::new(), [0.0; OUTPUTS]);
+        let numbers = |n: usize, fields: &[&str], line: usize| -> Result<Vec<f32>, ModelError> {
+            if fields.len() != n {
+                return Err(bad(line, &format!("expected {n} numbers")));
+            }
+            fields
+                .iter()
+                .map(|f| f.parse::<f32>().map_err(|_| bad(line, "not a number")))
+                .collect()
+        };
+        for (line, text) in lines {
+            let mut fields = text.split('\t');
+            let key = fields.next().unwrap_or("");
+            let rest: Vec<&str> = fields.collect();
+            match key {
+                "version" => model.version = rest.first().unwrap_or(&"").to_string(),
+                "temperature" => {
+                    let t = numbers(3, &rest, line)?;
+                    if t.iter().any(|&x| x <= 0.0) {
+                        return Err(bad(line, "a temperature must be above 0"));
+                    }
+                    model.temperature.copy_from_slice(&t);
+                }
+                "review_margin" => model.review_margin = numbers(1, &rest, line)?[0],
+                "cost" => {
+                    let p = rest
+                        .first()
+                        .and_then(|p| Priority::parse(p))
+                        .ok_or_else(|| bad(line, "cost needs a priority"))?;
+                    let row = numbers(4, &rest[1..], line)?;
+                    model.cost[p as usize].copy_from_slice(&row);
+                }
+                "bias" => model.bias.copy_from_slice(&numbers(OUTPUTS, &rest, line)?),
+                name if !name.is_empty() => {
+                    model.names.push(name.to_string());
+                    model
+                        .weights
+                        .extend_from_slice(&numbers(OUTPUTS, &rest, line)?);
+                }
+                _ => return Err(bad(line, "empty feature name")),
+            }
+        }
+        model.reindex();
+        if model.index.len() != model.names.len() {
+            return Err(bad(0, "a feature is listed twice"));
+        }
+        Ok(model)
+    }
+}
+
+/// A weight as text: four decimals, no trailing zeros, `0` for zero.
+fn fmt_weight(v: f32) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    match s {
+        "-0" | "" => "0".to_string(),
+        s => s.to_string(),
+    }
+}
+
+/// The `n` features that pushed hardest (either way) among those that can
+/// be quoted or described, skipping one whose words overlap a stronger
+/// one's.
+fn strongest(
+    features: &[Feature],
+    push: impl Fn(&Feature) -> f32,
+    n: usize,
+) -> Vec<(&Feature, f32)> {
+    let mut scored: Vec<(&Feature, f32)> = features
+        .iter()
+        .map(|f| (f, push(f)))
+        .filter(|(_, a)| a.abs() >= 0.05)
+        .collect();
+    scored.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let mut chosen: Vec<(&Feature, f32)> = Vec::new();
+    for (f, amount) in scored {
+        let overlaps = chosen.iter().any(|(c, _)| {
+            c.field == f.field && f.field != Field::Whole && c.start < f.end && f.start < c.end
+        });
+        if !overlaps {
+            chosen.push((f, amount));
+        }
+        if chosen.len() == n {
+            break;
+        }
+    }
+    chosen
+}
+
+/// The words a feature came from, quoted; or what it is, for a feature of
+/// the whole text.
+fn describe(
+    f: &Feature,
+    quote: &dyn Fn(&Feature) -> String,
+    model: &Model,
+    _: &[Feature],
+) -> String {
+    if f.field != Field::Whole {
+        return quote(f);
+    }
+    let name = model
+        .index
+        .get(&f.hash)
+        .map(|&i| model.names[i as usize].as_str())
+        .unwrap_or("");
+    match name {
+        "m:capitals" => "written in capitals",
+        "m:exclamations" => "exclamation marks",
+        "m:question" => "asks a question",
+        "m:log" => "a pasted log or error",
+        "m:forwarded" => "a forwarded email",
+        "m:multiline" => "several lines",
+        "m:length:short" => "a short ticket",
+        "m:length:medium" => "a ticket of medium length",
+        "m:length:long" => "a long ticket",
+        "m:length:very-long" => "a very long ticket",
+        _ => "how it is written",
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model_with(p_impact: [f32; 3], p_urgency: [f32; 3]) -> (Model, [f32; OUTPUTS]) {
+        let model = Model::new("t".into(), Vec::new(), Vec::new(), [0.0; OUTPUTS]);
+        let mut p = [0.1; OUTPUTS];
+        p[..3].copy_from_slice(&p_impact);
+        p[3..6].copy_from_slice(&p_urgency);
+        (model, p)
+    }
+
+    #[test]
+    fn a_likely_critical_is_critical() {
+        let (m, p) = model_with([0.9, 0.05, 0.05], [0.9, 0.05, 0.05]);
+        let (i, u, priority, _, review) = m.decide(&p);
+        assert_eq!((i, u, priority, review), (1, 1, Priority::Critical, false));
+    }
+
+    #[test]
+    fn the_cost_matrix_prefers_critical_over_a_slightly_likelier_high() {
+        // P(CRITICAL) = 0.36, P(HIGH) = 0.48: over-rating costs 1, missing costs 4.
+        let (m, p) = model_with([0.6, 0.4, 0.0], [0.6, 0.4, 0.0]);
+        let (_, _, priority, by, review) = m.decide(&p);
+        assert!(by[3] < by[2], "{by:?}");
+        assert_eq!(priority, Priority::Critical);
+        assert!(review, "chosen although not the most likely: flagged");
+    }
+
+    #[test]
+    fn a_clear_low_stays_low_and_cells_follow_the_matrix() {
+        let (m, p) = model_with([0.02, 0.08, 0.9], [0.02, 0.08, 0.9]);
+        let (i, u, priority, _, review) = m.decide(&p);
+        assert_eq!((i, u, priority, review), (3, 3, Priority::Low, false));
+    }
+
+    #[test]
+    fn the_text_form_round_trips_byte_for_byte() {
+        let mut bias = [0.0; OUTPUTS];
+        bias[0] = 0.25;
+        bias[15] = -1.5;
+        let mut weights = vec![0.0; 2 * OUTPUTS];
+        weights[3] = 0.123456;
+        weights[OUTPUTS + 7] = -2.0;
+        let mut m = Model::new(
+            "v1".into(),
+            vec!["w:a".into(), "k:concept:outage".into()],
+            weights,
+            bias,
+        );
+        m.temperature = [1.25, 0.5, 2.0];
+        let text = m.to_text();
+        let back = Model::parse(&text).unwrap();
+        assert_eq!(back.to_text(), text);
+        assert_eq!(
+            back.row(super::super::features::hash_name("w:a")).unwrap()[3],
+            0.1235
+        );
+    }
+
+    #[test]
+    fn a_bad_model_file_names_the_line() {
+        let err = Model::parse("ticketd-triage-model 1\nversion\tx\nbias\t1\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(Model::parse("hello").is_err());
+    }
+}
