@@ -307,6 +307,16 @@ pub struct LimitArgs {
     #[arg(long, env = "TICKETD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub header_read_timeout_secs: u64,
 
+    /// Plain HTTP connections (HTTP/1 keep-alive, HTTP/2; not WebSockets)
+    /// per client address; one more is closed at once.
+    #[arg(long, env = "TICKETD_MAX_HTTP_CONNECTIONS_PER_IP", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_http_connections_per_ip: u64,
+
+    /// Seconds a plain HTTP connection may stay open with no request in
+    /// flight (HTTP/2 keep-alive pings do not count as activity).
+    #[arg(long, env = "TICKETD_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
+    pub http_idle_timeout_secs: u64,
+
     /// Seconds a whole HTTP request may take, body included (408 beyond).
     #[arg(long, env = "TICKETD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub request_timeout_secs: u64,

@@ -583,3 +583,255 @@ fn civil_from_days(z: i64) -> (i32, u8, u8) {
     let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
     (y, m, d)
 }
+
+/// A small tmpfs mounted for a test (root only), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| SmallDisk(at.to_path_buf()))
+    }
+
+    fn grow(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_changes_says_why_and_loses_nothing_acknowledged() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let Some(disk) = SmallDisk::mount(&dir.path().join("data"), "160k") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a small tmpfs (run as root)"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root)");
+        return;
+    };
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let mut options = app_args(&["--compact-after-bytes", "100000000"]);
+    options.envs = vec![
+        ("NOTIFY_SOCKET".into(), notify_path.display().to_string()),
+        ("WATCHDOG_USEC".into(), "200000".into()),
+    ];
+    let mut app = spawn_in(dir, options).await;
+    let http = app.http();
+    let text = "The shared drive is read only for the whole finance team since 9am. ".repeat(12);
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for n in 0..2000 {
+        let response = http
+            .post(format!("{}/api/tickets", app.base_url()))
+            .json(&json!({"description": format!("{n}: {text}"), "system": "Files", "requester": "Fi"}))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            201 => acknowledged.push(response.json::<Value>().await.unwrap()["request_id"].clone()),
+            status => {
+                refused = Some((status, response.json::<Value>().await.unwrap()));
+                break;
+            }
+        }
+    }
+    let (status, body) = refused.expect("the disk filled up");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
+    assert!(!acknowledged.is_empty());
+    // Readiness says why; the gauge says so.
+    let ready = reqwest::get(format!("http://{}/readyz", app.metrics_addr()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let why = ready.text().await.unwrap();
+    assert!(why.contains("No space left on device"), "{why}");
+    assert!(app.scrape().await.contains("ticketd_store_writable 0"));
+    // The watchdog is no longer fed (systemd would restart the service).
+    let heard = |wait: Duration| {
+        let deadline = std::time::Instant::now() + wait;
+        let mut buf = [0u8; 512];
+        let mut pings = 0;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            notify
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            if let Ok(n) = notify.recv(&mut buf) {
+                pings += usize::from(String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1"));
+            }
+        }
+        pings
+    };
+    heard(Duration::from_millis(250)); // what was sent before the failure
+    assert_eq!(heard(Duration::from_millis(700)), 0, "watchdog still fed");
+    // Later changes are refused too (no retry into a broken journal).
+    let again = http
+        .post(format!("{}/api/tickets", app.base_url()))
+        .json(&json!({"description": "one more", "system": "Files", "requester": "Fi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 503);
+    // Room again, a restart: every acknowledged ticket is there.
+    disk.grow("4m");
+    app.restart().await;
+    let tickets: Value = app
+        .http()
+        .get(format!("{}/api/tickets", app.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<&Value> = tickets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["request_id"])
+        .collect();
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged ticket {id} lost");
+    }
+    let ready = reqwest::get(format!("http://{}/readyz", app.metrics_addr()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+/// A TLS connection to the server from a given loopback address.
+async fn tls_from(
+    app: &TestApp,
+    local: &str,
+) -> Option<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(local.parse().unwrap(), 0))
+        .unwrap();
+    let tcp = socket.connect(app.addr).await.ok()?;
+    let connector = tokio_rustls::TlsConnector::from(tls_client(&app.cert_pem()));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+        .await
+        .ok()?
+        .ok()
+}
+
+async fn keep_alive_request<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn idle_http_connections_are_closed_on_both_listeners() {
+    let app = spawn_with(app_args(&[
+        "--http-idle-timeout-secs",
+        "1",
+        "--header-read-timeout-secs",
+        "30",
+    ]))
+    .await;
+    let mut tls = tls_from(&app, "127.0.0.1").await.expect("connects");
+    assert!(
+        keep_alive_request(&mut tls)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        closed_within(&mut tls, Duration::from_secs(4)).await,
+        "an idle keep-alive connection stayed open"
+    );
+    let mut plain = tokio::net::TcpStream::connect(app.metrics_addr())
+        .await
+        .unwrap();
+    assert!(
+        keep_alive_request(&mut plain)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        closed_within(&mut plain, Duration::from_secs(4)).await,
+        "an idle metrics connection stayed open"
+    );
+    // A WebSocket is not an idle HTTP connection: it stays.
+    let mut ws = app.connect_ws().await;
+    ws.expect("initial_tickets").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    ws.send("get_stats", json!({})).await;
+    ws.expect("stats_update").await;
+}
+
+#[tokio::test]
+async fn plain_http_connections_are_capped_per_address_but_websockets_are_not_counted() {
+    let app = spawn_with(app_args(&["--max-http-connections-per-ip", "3"])).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tls_from(&app, "127.0.0.5").await.expect("under the cap"));
+    }
+    match tls_from(&app, "127.0.0.5").await {
+        None => {}
+        Some(mut extra) => assert!(
+            closed_within(&mut extra, Duration::from_secs(2)).await,
+            "a fourth connection from one address was kept"
+        ),
+    }
+    // Another address is not affected.
+    let mut other = tls_from(&app, "127.0.0.6").await.expect("another address");
+    assert!(
+        keep_alive_request(&mut other)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    drop(held);
+    // WebSockets leave the count once upgraded.
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(app.ws_from("127.0.0.7").await);
+    }
+    let mut after = tls_from(&app, "127.0.0.7")
+        .await
+        .expect("websockets not counted");
+    assert!(
+        keep_alive_request(&mut after)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+}

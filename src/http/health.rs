@@ -27,18 +27,23 @@ async fn healthz() -> &'static str {
 }
 
 /// 200 while the store is loaded and writable and the server is not
-/// shutting down; 503 otherwise, with the reason.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// shutting down; 503 otherwise, with the reason (a full disk says so).
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     let store = state.service.store();
     if state.shutdown.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into())
     } else if !store.is_writable() || !store.writer_alive() {
+        let why = store
+            .failure()
+            .unwrap_or_else(|| "the store writer stopped".into());
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "store is read-only after a write failure\n",
+            format!(
+                "store is read-only after a write failure: {why}; restart to recover (the journal is replayed)\n"
+            ),
         )
     } else {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n".into())
     }
 }
 

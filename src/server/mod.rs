@@ -8,6 +8,7 @@
 //! store is loaded and both listeners are bound, `WATCHDOG=1` while the
 //! store writer and the runtime answer, `STOPPING=1` at shutdown.
 
+mod connections;
 mod first_bytes;
 pub mod systemd;
 pub mod tls;
@@ -156,6 +157,13 @@ pub async fn run(
     );
     let limits = Arc::new(Limits::new(&args.limits.policy()));
     tracing::info!(origins = ?origins.all(), "WebSocket origins allowed");
+    if !addr.ip().is_loopback() && args.public_origin.is_none() && args.allowed_origins.is_empty() {
+        tracing::warn!(
+            listen = %addr,
+            allowed = ?origins.all(),
+            "listening beyond loopback with neither --public-origin nor --allowed-origins: browsers are refused (403 on the WebSocket and Socket.IO) unless the page comes from exactly the origins listed here; set TICKETD_PUBLIC_ORIGIN to the https:// address users type (e.g. https://helpdesk.example.org) or TICKETD_ALLOWED_ORIGINS to a comma-separated list"
+        );
+    }
 
     let stop = CancellationToken::new();
     limits.spawn_pruner(args.limits.limiter_prune_interval(), stop.clone());
@@ -208,18 +216,26 @@ pub async fn run(
 
     // The metrics listener: plain HTTP, its own router, no request metrics
     // (a scrape should not count itself). It stops last.
-    let metrics_listener = tokio::net::TcpListener::bind(args.ops.metrics_listen)
-        .await
+    // It gets the same header, first-bytes and idle timeouts and the same
+    // per-address cap as the public listener.
+    let metrics_listener = std::net::TcpListener::bind(args.ops.metrics_listen)
         .with_context(|| format!("cannot listen on {} for metrics", args.ops.metrics_listen))?;
+    metrics_listener.set_nonblocking(true)?;
     let metrics_addr = metrics_listener.local_addr()?;
-    let metrics_stop = CancellationToken::new();
+    let metrics_handle = axum_server::Handle::new();
+    let mut metrics_server = axum_server::from_tcp(metrics_listener)?
+        .acceptor(FirstBytesAcceptor::new(
+            tracked(&args.limits, Arc::default()),
+            args.limits.header_read_timeout(),
+        ))
+        .handle(metrics_handle.clone());
+    connection_timeouts(metrics_server.http_builder(), &args.limits);
     let metrics_server = tokio::spawn(
-        axum::serve(
-            metrics_listener,
-            crate::http::ops_routes().with_state(state.clone()),
-        )
-        .with_graceful_shutdown(metrics_stop.clone().cancelled_owned())
-        .into_future(),
+        metrics_server.serve(
+            crate::http::ops_routes()
+                .with_state(state.clone())
+                .into_make_service(),
+        ),
     );
 
     let handle = axum_server::Handle::new();
@@ -230,7 +246,7 @@ pub async fn run(
     let acceptor = FirstBytesAcceptor::new(
         RustlsAcceptor::new(rustls.clone())
             .handshake_timeout(args.limits.tls_handshake_timeout())
-            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+            .acceptor(tracked(&args.limits, Arc::default())),
         args.limits.header_read_timeout(),
     );
     listener.set_nonblocking(true)?;
@@ -299,7 +315,7 @@ pub async fn run(
         anyhow::Ok(())
     };
     let drained = tokio::time::timeout_at(deadline, drain).await;
-    metrics_stop.cancel();
+    metrics_handle.graceful_shutdown(Some(Duration::from_millis(500)));
     let _ = tokio::time::timeout(Duration::from_secs(1), metrics_server).await;
     match drained {
         Ok(result) => result?,
@@ -352,6 +368,21 @@ fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow
     Ok(auth)
 }
 
+/// The TCP acceptor every listener uses: no Nagle, and the per-address cap
+/// and idle timeout of plain HTTP connections (see [`connections`]). Each
+/// listener counts its own connections.
+fn tracked(
+    limits: &LimitArgs,
+    registry: Arc<connections::Registry>,
+) -> connections::TrackedAcceptor<TcpConfigAcceptor> {
+    connections::TrackedAcceptor::new(
+        TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)),
+        registry,
+        limits.max_http_connections_per_ip as usize,
+        Duration::from_secs(limits.http_idle_timeout_secs),
+    )
+}
+
 /// A client must send each request's headers within the header timeout
 /// (slowloris); hyper needs a timer for that.
 fn connection_timeouts(
@@ -384,7 +415,7 @@ fn redirect(
     let app = crate::http::redirect::routes(origins);
     let mut server = axum_server::from_tcp(listener)?
         .acceptor(FirstBytesAcceptor::new(
-            TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)),
+            tracked(limits, Arc::default()),
             limits.header_read_timeout(),
         ))
         .handle(handle.clone());
@@ -395,7 +426,10 @@ fn redirect(
 
 /// Whether the store writer and the runtime both answer within `within`.
 async fn answers(service: &Service, within: Duration) -> bool {
-    let writer = service.store().ping(within).await;
+    // A store turned read-only (a full disk, a failed fsync) is not healthy:
+    // withholding the ping lets systemd restart the service, and recovery
+    // replays the journal.
+    let writer = service.store().is_writable() && service.store().ping(within).await;
     // A task spawned now must get scheduled: the runtime is not starved.
     let runtime = matches!(
         tokio::time::timeout(within, tokio::spawn(async {})).await,

@@ -181,6 +181,9 @@ struct Shared {
     /// Bumped after each applied batch; readers cache by it.
     version: AtomicU64,
     writable: AtomicBool,
+    /// Why the store turned read-only (the first failure), for `/readyz`.
+    /// A std Mutex: set once by the writer, read by health checks.
+    failure: std::sync::Mutex<Option<String>>,
     /// Bytes in the snapshot plus journals, for the size metric.
     disk_bytes: AtomicU64,
     /// Journal writes that failed, for the failure metric.
@@ -219,6 +222,7 @@ impl Store {
             state: RwLock::new(recovered.state),
             version: AtomicU64::new(1),
             writable: AtomicBool::new(true),
+            failure: std::sync::Mutex::new(None),
             disk_bytes: AtomicU64::new(recovered.disk_bytes),
             commit_failures: AtomicU64::new(0),
         });
@@ -313,6 +317,15 @@ impl Store {
     /// False once a write failed; changes are then refused.
     pub fn is_writable(&self) -> bool {
         self.shared.writable.load(Ordering::Acquire)
+    }
+
+    /// Why the store stopped accepting changes, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Bytes on disk (snapshot and journals).

@@ -337,6 +337,11 @@ fn commit(
     if let Err(e) = written {
         // Never retried: after a failed fsync the kernel may have dropped
         // the dirty pages, and a retry could "succeed" without the data.
+        shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| format!("journal write failed: {e}"));
         shared.writable.store(false, Ordering::Release);
         shared.commit_failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(

@@ -216,7 +216,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: Options) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    spawn_in(Arc::new(tempfile::tempdir().unwrap()), options).await
+}
+
+/// Like [`spawn_with`], in a directory the test prepared (e.g. with a small
+/// filesystem mounted at `data`).
+pub async fn spawn_in(dir: Arc<tempfile::TempDir>, options: Options) -> TestApp {
     let log = Arc::new(Mutex::new(Vec::new()));
     let (child, addr) =
         start(dir.path(), &options.args, &options.envs, log.clone()).expect("server starts");
