@@ -835,3 +835,130 @@ async fn plain_http_connections_are_capped_per_address_but_websockets_are_not_co
             .starts_with("HTTP/1.1 200")
     );
 }
+
+/// Writes a snapshot of `n` analyzed tickets of about `bytes` each into
+/// `data` (the store's own format), so a server starts with them.
+fn seed_store(data: &std::path::Path, n: usize, bytes: usize) {
+    use ticketd::tickets::{NewTicket, Ticket};
+    std::fs::create_dir_all(data).unwrap();
+    let analyzer = ticketd::triage::Analyzer::builtin();
+    let filler =
+        "The label printer on the packing bench keeps feeding blank labels. ".repeat(bytes / 70);
+    let mut map = serde_json::Map::new();
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    for i in 0..n {
+        let description = format!("{i}: {filler}");
+        let triage = analyzer.analyze(&description, "Printer");
+        let new = NewTicket::parse(description, "Printer".into(), "Seeder".into()).unwrap();
+        let ticket = Ticket::create(
+            new,
+            triage,
+            start + chrono::Duration::milliseconds(i as i64),
+        );
+        map.insert(
+            ticket.request_id.to_string(),
+            serde_json::to_value(&ticket).unwrap(),
+        );
+    }
+    std::fs::write(
+        data.join("tickets_storage.json"),
+        serde_json::to_vec(&Value::Object(map)).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A WebSocket client that reads a trickle: the upgrade by hand over TLS,
+/// then 256 bytes every 100 ms, through a small receive buffer.
+async fn trickle_reader(app: &TestApp) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(app.addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(tls_client(&app.cert_pem()));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        app.addr
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 256];
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn slow_snapshot_readers_cannot_hold_the_bulk_send_slots() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    // About 6 MB of initial_tickets: a bulk send, larger than socket buffers.
+    seed_store(&dir.path().join("data"), 3000, 2000);
+    let app = spawn_in(dir, app_args(&["--send-timeout-secs", "2"])).await;
+    let slots = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut readers = Vec::new();
+    for _ in 0..slots + 1 {
+        readers.push(trickle_reader(&app).await);
+    }
+    // Give them the slots first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let mut ws = app.connect_ws().await;
+    let initial = ws.expect("initial_tickets").await;
+    assert_eq!(initial.as_array().unwrap().len(), 3000);
+    // The slow readers were dropped after --send-timeout-secs for the whole
+    // snapshot; the new client then had its turn.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let scrape = app.scrape().await;
+    let dropped: f64 = scrape
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ticketd_ws_slow_client_disconnects_total{reason=\"send_timeout\"} ")
+        })
+        .expect("the counter")
+        .parse()
+        .unwrap();
+    assert!(
+        dropped >= slots as f64,
+        "{dropped} slow readers dropped: {scrape}"
+    );
+    for reader in readers {
+        reader.abort();
+    }
+}
+
+#[test]
+fn a_public_listener_without_origins_says_which_origins_browsers_may_use() {
+    let root = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (mut child, _) = start_on(root.path(), "0.0.0.0:0", &[], &[], log.clone()).expect("starts");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = log.lock().unwrap().join("\n");
+    assert!(
+        text.contains("neither --public-origin nor --allowed-origins")
+            && text.contains("TICKETD_PUBLIC_ORIGIN"),
+        "{text}"
+    );
+    // On loopback (the quick start) it says nothing of the kind.
+    let app_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, _) = start(root.path(), &[], &[], app_log.clone()).expect("starts");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !app_log
+            .lock()
+            .unwrap()
+            .join("\n")
+            .contains("neither --public-origin")
+    );
+}

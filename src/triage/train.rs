@@ -53,8 +53,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             epochs: 16,
-            learning_rate: 0.3,
-            l2: 1e-4,
+            learning_rate: 0.05,
+            l2: 1e-3,
             min_count: 2,
             seed: 0x0074_6963_6b65_7464,
             calibration_folds: 4,
