@@ -962,3 +962,36 @@ fn a_public_listener_without_origins_says_which_origins_browsers_may_use() {
             .contains("neither --public-origin")
     );
 }
+
+#[test]
+fn secret_files_readable_by_others_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("jwt.key");
+    std::fs::write(&key, "k".repeat(48)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let admins = root.path().join("admins");
+    std::fs::write(&admins, format!("root:{}\n", admin_hash())).unwrap();
+    std::fs::set_permissions(&admins, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let args = [
+        "--jwt-secret-file",
+        key.to_str().unwrap(),
+        "--admins-file",
+        admins.to_str().unwrap(),
+    ]
+    .map(String::from);
+    let (mut child, _) = start(root.path(), &args, &[], log.clone()).expect("starts");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = log.lock().unwrap().join("\n");
+    assert!(
+        text.contains("the JWT key file is readable by its group or others"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the admins file is readable by its group or others"),
+        "{text}"
+    );
+    assert!(!text.contains(&"k".repeat(48)), "the key reached the log");
+}
