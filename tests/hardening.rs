@@ -140,15 +140,7 @@ async fn socketio_websocket_messages_are_bounded_like_ws() {
         json!(["submit_ticket", {"description": text, "system": "Printer", "requester": "Ann"}]);
     let _ = big.send(&format!("42{over}")).await;
     assert!(big.closed().await);
-    let tickets: Value = app
-        .http()
-        .get(format!("{}/api/tickets", app.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tickets = app.get_json("/api/tickets").await;
     assert_eq!(tickets.as_array().unwrap().len(), 1, "{tickets}");
 }
 
@@ -256,17 +248,7 @@ async fn debug_logging_never_prints_a_token_sent_over_socketio() {
         ],
     })
     .await;
-    let login: Value = app
-        .http()
-        .post(format!("{}/api/auth/login", app.base_url()))
-        .json(&json!({"username": "root", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
+    let token = app.login_token("root", PASSWORD).await;
     assert!(token.starts_with("eyJ"));
     let mut sio = RawSio::open(&app).await;
     sio.join().await;
@@ -381,17 +363,7 @@ fn with_admin(extra: &[&str]) -> Options {
 }
 
 async fn login_token(app: &TestApp) -> String {
-    let body: Value = app
-        .http()
-        .post(format!("{}/api/auth/login", app.base_url()))
-        .json(&json!({"username": "root", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().expect("a token").to_string()
+    app.login_token("root", ADMIN_PASSWORD).await
 }
 
 async fn session_status(app: &TestApp, token: &str) -> u16 {
@@ -702,15 +674,7 @@ async fn a_full_disk_refuses_changes_says_why_and_loses_nothing_acknowledged() {
     // Room again, a restart: every acknowledged ticket is there.
     disk.grow("4m");
     app.restart().await;
-    let tickets: Value = app
-        .http()
-        .get(format!("{}/api/tickets", app.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tickets = app.get_json("/api/tickets").await;
     let stored: std::collections::HashSet<&Value> = tickets
         .as_array()
         .unwrap()

@@ -191,21 +191,11 @@ async fn corrections_export_what_admins_changed_and_train_accepts_them() {
     app.submit_http("Please install a PDF reader on my laptop")
         .await;
     let id = first["request_id"].as_str().unwrap();
-    let login: Value = app
-        .http()
-        .post(format!("{}/api/auth/login", app.base_url()))
-        .json(&json!({"username": "root", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap();
+    let token = app.login_token("root", PASSWORD).await;
     let response = app
         .http()
         .put(format!("{}/api/tickets/{id}/priority", app.base_url()))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .json(&json!({"priority": "CRITICAL"}))
         .send()
         .await

@@ -141,6 +141,33 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
+    /// `GET path` over HTTPS, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http()
+            .get(format!("{}{path}", self.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in over HTTPS and returns the session token.
+    pub async fn login_token(&self, user: &str, password: &str) -> String {
+        let body: Value = self
+            .http()
+            .post(format!("{}/api/auth/login", self.base_url()))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["token"].as_str().expect("a token").to_string()
+    }
+
     /// Stops the server with SIGTERM and waits for it.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
