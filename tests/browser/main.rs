@@ -556,3 +556,55 @@ async fn admin_session_survives_a_reload_and_ends_at_its_expiry() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn a_ticket_the_analyzer_is_unsure_is_critical_is_marked_review_first() {
+    let Some(browser) =
+        Browser::start("a_ticket_the_analyzer_is_unsure_is_critical_is_marked_review_first").await
+    else {
+        return;
+    };
+    let app = spawn_app().await;
+    // CRITICAL and HIGH are close for this one (the analyzer says so).
+    let unsure = json!({
+        "description": "The whole warehouse night shift (~15 people) gets 'Account disabled' on the handheld scanner app. They're standing around and nothing is being picked.",
+        "system": "Warehouse scanners",
+        "requester": "Night shift lead"
+    });
+    let resp = app
+        .http()
+        .post(format!("{}/api/tickets", app.base_url()))
+        .json(&unsure)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let ticket: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(ticket["priority"], "CRITICAL");
+    assert_eq!(ticket["analysis"]["needs_review"], true, "{ticket}");
+    let unsure_id = ticket["request_id"].as_str().unwrap().to_string();
+    let sure_id = submit(&app, "Could I get a second monitor for my desk? No rush.").await;
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            page.wait_for(
+                "the review mark on the unsure ticket",
+                &format!(
+                    "document.querySelector('{} .chip-review')?.textContent === 'Review first'",
+                    item(&unsure_id)
+                ),
+            )
+            .await;
+            assert_eq!(
+                page.js(&format!(
+                    "document.querySelector('{} .chip-review') === null",
+                    item(&sure_id)
+                ))
+                .await,
+                true,
+                "a clear ticket is not marked"
+            );
+            assert_no_console_errors(&page).await;
+        })
+        .await;
+}
