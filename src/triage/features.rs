@@ -1,7 +1,7 @@
 //! From ticket text to the model's features.
 //!
-//! Every feature is a name (hashed with FNV-1a, so the model finds it
-//! without allocating) with a value and, where it has one, the span of the
+//! Every feature is a name (hashed, so the model finds it without
+//! allocating) with a value and, where it has one, the span of the
 //! ticket it came from, so an explanation can quote the ticket's words:
 //!
 //! | prefix | what | value |
@@ -22,7 +22,7 @@ use std::hash::Hasher;
 
 use super::lexicon::{Lexicon, class};
 use super::text;
-use super::{Fnv, fnv};
+use super::{NameHash, name_hash};
 
 /// Which field a feature's span is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,11 @@ pub struct Features {
     tokens: Vec<Token>,
     words: String,
     name: String,
+    /// Scratch for word pieces and for dropping repeated features.
+    chars: Vec<char>,
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<super::IdHasher>>,
+    keep: Vec<bool>,
+    found: Vec<(usize, usize, u16)>,
 }
 
 fn word_of<'a>(words: &'a str, token: &Token) -> &'a str {
@@ -124,7 +129,7 @@ impl Features {
     /// Adds the feature named by `self.name`.
     fn push(&mut self, group: Group, field: Field, start: u32, end: u32) {
         self.list.push(Feature {
-            hash: fnv(self.name.as_bytes()),
+            hash: name_hash(self.name.as_bytes()),
             value: 1.0,
             field,
             start,
@@ -184,16 +189,16 @@ impl Features {
     }
 
     fn words_and_pieces(&mut self, field: Field) {
-        let mut piece = String::new();
         for i in 0..self.tokens.len() {
             let t = self.tokens[i];
-            let word = self.word(&t).to_string();
+            let (w0, w1) = (t.word.0 as usize, t.word.1 as usize);
+            let number = t.flags & text::F_NUMBER != 0;
             self.name.clear();
-            if t.flags & text::F_NUMBER != 0 {
+            if number {
                 self.name.push_str("w:#");
             } else {
                 self.name.push_str("w:");
-                self.name.push_str(&word);
+                self.name.push_str(&self.words[w0..w1]);
             }
             self.push(Group::Word, field, t.start, t.end);
             if let Some(next) = self.tokens.get(i + 1).copied()
@@ -201,25 +206,29 @@ impl Features {
             {
                 self.name.clear();
                 self.name.push_str("b:");
-                self.name.push_str(&word);
+                self.name.push_str(&self.words[w0..w1]);
                 self.name.push(' ');
-                let next_word = self.word(&next).to_string();
-                self.name.push_str(&next_word);
+                self.name
+                    .push_str(&self.words[next.word.0 as usize..next.word.1 as usize]);
                 self.push(Group::Pair, field, t.start, next.end);
             }
-            if t.flags & text::F_NUMBER == 0 && word.chars().count() >= 3 {
-                let padded: Vec<char> = std::iter::once('^')
-                    .chain(word.chars())
-                    .chain(std::iter::once('$'))
-                    .collect();
-                for window in padded.windows(4) {
-                    piece.clear();
-                    piece.extend(window);
-                    self.name.clear();
-                    self.name.push_str("c:");
-                    self.name.push_str(&piece);
-                    self.push(Group::Piece, field, t.start, t.end);
+            if number {
+                continue;
+            }
+            self.chars.clear();
+            self.chars.push('^');
+            self.chars.extend(self.words[w0..w1].chars());
+            self.chars.push('$');
+            if self.chars.len() < 5 {
+                continue;
+            }
+            for start in 0..self.chars.len() - 3 {
+                self.name.clear();
+                self.name.push_str("c:");
+                for k in start..start + 4 {
+                    self.name.push(self.chars[k]);
                 }
+                self.push(Group::Piece, field, t.start, t.end);
             }
         }
     }
@@ -227,14 +236,15 @@ impl Features {
     /// Lexicon phrases; a negator up to three words before a phrase, in its
     /// clause, makes it `neg:`.
     fn cues(&mut self, lexicon: &Lexicon, prefix: &str, field: Field) {
-        let mut found: Vec<(usize, usize, u16)> = Vec::new();
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
         for i in 0..self.tokens.len() {
             let words = self.tokens[i..].iter().map(|t| self.word(t));
             lexicon.phrases_at(words, |length, cues| {
                 found.extend(cues.iter().map(|&cue| (i, length, cue)));
             });
         }
-        for (i, length, cue) in found {
+        for &(i, length, cue) in &found {
             let first = self.tokens[i];
             let last = self.tokens[i + length - 1];
             let negated = self.tokens[i.saturating_sub(3)..i]
@@ -248,6 +258,7 @@ impl Features {
             self.name.push_str(lexicon.cue_name(cue));
             self.push(Group::Flag, field, first.start, last.end);
         }
+        self.found = found;
     }
 
     /// Scope: quantifiers over places and groups, counts, who is speaking.
@@ -355,14 +366,12 @@ impl Features {
     /// Keeps the first of each repeated feature, and scales each n-gram
     /// group to unit length so a long ticket does not outweigh a short one.
     fn finish(&mut self) {
-        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
-            self.list.len(),
-            std::hash::BuildHasherDefault::<super::IdHasher>::default(),
-        );
-        let mut keep = vec![true; self.list.len()];
-        for (i, feature) in self.list.iter().enumerate() {
-            keep[i] = seen.insert(feature.hash);
+        self.seen.clear();
+        self.keep.clear();
+        for feature in &self.list {
+            self.keep.push(self.seen.insert(feature.hash));
         }
+        let keep = &self.keep;
         let mut index = 0;
         self.list.retain(|_| {
             index += 1;
@@ -404,7 +413,7 @@ fn looks_timestamped(line: &str) -> bool {
 
 /// The feature name's hash, for tests and the model file.
 pub fn hash_name(name: &str) -> u64 {
-    let mut h = Fnv::new();
+    let mut h = NameHash::new();
     h.write(name.as_bytes());
     h.finish()
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 
 use super::text;
-use super::{ConfigError, Fnv, IdMap, fnv};
+use super::{ConfigError, IdMap, NameHash, name_hash};
 
 /// The lexicon shipped with the binary.
 pub const BUILTIN: &str = include_str!("lexicon.txt");
@@ -66,6 +66,9 @@ pub mod class {
 pub struct Lexicon {
     /// Hash of a phrase's words (joined by one space) -> its cues.
     phrases: IdMap<Vec<u16>>,
+    /// Hashes of every phrase's leading words (one word, two, ...): matching
+    /// stops as soon as the words so far start no phrase.
+    prefixes: IdMap<()>,
     /// The longest phrase, in words.
     max_words: usize,
     /// Cue names, indexed by the ids in `phrases` (`concept:outage`, ...).
@@ -100,7 +103,10 @@ impl Lexicon {
             if let Some(name) = kind.strip_prefix("class:") {
                 if let Some((_, bit)) = class::NAMES.iter().find(|(n, _)| *n == name) {
                     for word in &words {
-                        *lexicon.classes.entry(fnv(word.as_bytes())).or_default() |= bit;
+                        *lexicon
+                            .classes
+                            .entry(name_hash(word.as_bytes()))
+                            .or_default() |= bit;
                     }
                 }
             } else if let Some(value) = kind.strip_prefix("number:") {
@@ -110,7 +116,7 @@ impl Lexicon {
                 // "dozens" folds onto "dozen": the first line for a word wins.
                 lexicon
                     .numbers
-                    .entry(fnv(words[0].as_bytes()))
+                    .entry(name_hash(words[0].as_bytes()))
                     .or_insert(value);
             } else if kind.starts_with("concept:")
                 || kind.starts_with("category:")
@@ -125,6 +131,9 @@ impl Lexicon {
                 if !cues.contains(&id) {
                     cues.push(id);
                 }
+                for n in 1..=words.len() {
+                    lexicon.prefixes.insert(phrase_hash(&words[..n]), ());
+                }
                 lexicon.max_words = lexicon.max_words.max(words.len());
             } else {
                 return Err(bad(format!("unknown kind {kind:?}")));
@@ -136,14 +145,14 @@ impl Lexicon {
     /// The class bits of a word (0 if none).
     pub fn class_of(&self, word: &str) -> u32 {
         self.classes
-            .get(&fnv(word.as_bytes()))
+            .get(&name_hash(word.as_bytes()))
             .copied()
             .unwrap_or(0)
     }
 
     /// The count a number word stands for ("dozen" is 12).
     pub fn number(&self, word: &str) -> Option<u32> {
-        self.numbers.get(&fnv(word.as_bytes())).copied()
+        self.numbers.get(&name_hash(word.as_bytes())).copied()
     }
 
     /// The name of cue `id`.
@@ -158,14 +167,18 @@ impl Lexicon {
         mut words: impl Iterator<Item = &'a str>,
         mut found: impl FnMut(usize, &[u16]),
     ) {
-        let mut hash = Fnv::new();
+        let mut hash = NameHash::new();
         for length in 1..=self.max_words {
             let Some(word) = words.next() else { return };
             if length > 1 {
                 hash.write(b" ");
             }
             hash.write(word.as_bytes());
-            if let Some(cues) = self.phrases.get(&hash.finish()) {
+            let key = hash.finish();
+            if !self.prefixes.contains_key(&key) {
+                return;
+            }
+            if let Some(cues) = self.phrases.get(&key) {
                 found(length, cues);
             }
         }
@@ -173,7 +186,7 @@ impl Lexicon {
 }
 
 fn phrase_hash(words: &[String]) -> u64 {
-    let mut hash = Fnv::new();
+    let mut hash = NameHash::new();
     for (i, word) in words.iter().enumerate() {
         if i > 0 {
             hash.write(b" ");

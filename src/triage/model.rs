@@ -142,10 +142,16 @@ impl Model {
 
     /// Raw scores of every output.
     pub fn logits(&self, features: &[Feature]) -> [f32; OUTPUTS] {
+        let rows: Vec<Option<&[f32]>> = features.iter().map(|f| self.row(f.hash)).collect();
+        self.logits_of(features, &rows)
+    }
+
+    /// Raw scores from features whose rows were already looked up.
+    fn logits_of(&self, features: &[Feature], rows: &[Option<&[f32]>]) -> [f32; OUTPUTS] {
         let mut logits = self.bias;
-        for f in features {
-            if let Some(row) = self.row(f.hash) {
-                for (l, w) in logits.iter_mut().zip(row) {
+        for (f, row) in features.iter().zip(rows) {
+            if let Some(row) = row {
+                for (l, w) in logits.iter_mut().zip(row.iter()) {
                     *l += f.value * w;
                 }
             }
@@ -214,7 +220,8 @@ impl Model {
     /// Analyzes extracted features; `description` and `system` are the
     /// texts the features' spans point into.
     pub fn verdict(&self, features: &[Feature], description: &str, system: &str) -> Verdict {
-        let logits = self.logits(features);
+        let rows: Vec<Option<&[f32]>> = features.iter().map(|f| self.row(f.hash)).collect();
+        let logits = self.logits_of(features, &rows);
         let p = self.probabilities(&logits);
         let (impact, urgency, priority, by_priority, needs_review) = self.decide(&p);
         let category = Category::ALL[argmax(&p[CATEGORY..])];
@@ -235,11 +242,8 @@ impl Model {
             (IMPACT, "impact", "widespread", "one person"),
             (URGENCY, "urgency", "work stopped now", "can wait"),
         ] {
-            let push = |f: &Feature| {
-                self.row(f.hash)
-                    .map_or(0.0, |w| f.value * (w[head] - w[head + 2]))
-            };
-            for (f, amount) in strongest(features, push, 4) {
+            let push = |f: &Feature, w: &[f32]| f.value * (w[head] - w[head + 2]);
+            for (f, amount) in strongest(features, &rows, push, 4) {
                 let toward = if amount > 0.0 { up } else { down };
                 signals.push(Signal {
                     text: describe(f, &quote, self, features),
@@ -252,13 +256,11 @@ impl Model {
             }
         }
         let chosen = CATEGORY + category as usize;
-        let toward_category = |f: &Feature| {
-            self.row(f.hash).map_or(0.0, |w| {
-                let mean = w[CATEGORY..].iter().sum::<f32>() / 10.0;
-                f.value * (w[chosen] - mean)
-            })
+        let toward_category = |f: &Feature, w: &[f32]| {
+            let mean = w[CATEGORY..].iter().sum::<f32>() / 10.0;
+            f.value * (w[chosen] - mean)
         };
-        for (f, amount) in strongest(features, toward_category, 2)
+        for (f, amount) in strongest(features, &rows, toward_category, 2)
             .into_iter()
             .filter(|(_, a)| *a > 0.0)
         {
@@ -395,17 +397,27 @@ fn fmt_weight(v: f32) -> String {
 /// The `n` features that pushed hardest (either way) among those that can
 /// be quoted or described, skipping one whose words overlap a stronger
 /// one's.
-fn strongest(
-    features: &[Feature],
-    push: impl Fn(&Feature) -> f32,
+fn strongest<'a>(
+    features: &'a [Feature],
+    rows: &[Option<&[f32]>],
+    push: impl Fn(&Feature, &[f32]) -> f32,
     n: usize,
-) -> Vec<(&Feature, f32)> {
-    let mut scored: Vec<(&Feature, f32)> = features
-        .iter()
-        .map(|f| (f, push(f)))
-        .filter(|(_, a)| a.abs() >= 0.05)
-        .collect();
-    scored.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+) -> Vec<(&'a Feature, f32)> {
+    // The strongest few candidates, strongest first (a short insertion list:
+    // only they can be chosen, and nothing else is stored).
+    let room = 4 * n;
+    let mut scored: Vec<(&Feature, f32)> = Vec::with_capacity(room + 1);
+    for (f, row) in features.iter().zip(rows) {
+        let Some(w) = row else { continue };
+        let amount = push(f, w);
+        if amount.abs() < 0.05 || (scored.len() == room && amount.abs() <= scored[room - 1].1.abs())
+        {
+            continue;
+        }
+        let at = scored.partition_point(|(_, a)| a.abs() >= amount.abs());
+        scored.insert(at, (f, amount));
+        scored.truncate(room);
+    }
     let mut chosen: Vec<(&Feature, f32)> = Vec::new();
     for (f, amount) in scored {
         let overlaps = chosen.iter().any(|(c, _)| {
