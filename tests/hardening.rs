@@ -197,19 +197,9 @@ async fn a_made_up_sid_spends_the_connection_budget_not_the_polling_one() {
         "3",
     ]))
     .await;
-    let http = app.http();
-    let mut statuses = Vec::new();
-    for sid in ["x", "AAAAAAAAAAAAAAAA", "not-a-session-id", "y", "z"] {
-        let response = http
-            .get(format!(
-                "{}/socket.io/?EIO=4&transport=polling&sid={sid}",
-                app.base_url()
-            ))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
-    }
+    let paths = ["x", "AAAAAAAAAAAAAAAA", "not-a-session-id", "y", "z"]
+        .map(|sid| format!("/socket.io/?EIO=4&transport=polling&sid={sid}"));
+    let statuses = get_statuses(&app, &paths).await;
     assert_eq!(statuses[3..], [429, 429], "{statuses:?}");
 }
 
@@ -222,17 +212,23 @@ async fn the_http_limit_exemption_is_the_socketio_path_only() {
         envs: Vec::new(),
     })
     .await;
+    let statuses = get_statuses(&app, &["/socket.io.evil/anything"; 5]).await;
+    assert_eq!(statuses[3..], [429, 429], "{statuses:?}");
+}
+
+/// The status of a `GET` of each path, in order.
+async fn get_statuses(app: &TestApp, paths: &[impl AsRef<str>]) -> Vec<u16> {
     let http = app.http();
     let mut statuses = Vec::new();
-    for _ in 0..5 {
+    for path in paths {
         let response = http
-            .get(format!("{}/socket.io.evil/anything", app.base_url()))
+            .get(format!("{}{}", app.base_url(), path.as_ref()))
             .send()
             .await
             .unwrap();
         statuses.push(response.status().as_u16());
     }
-    assert_eq!(statuses[3..], [429, 429], "{statuses:?}");
+    statuses
 }
 
 #[tokio::test]

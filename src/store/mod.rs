@@ -426,17 +426,22 @@ mod tests {
         assert_eq!(ids, vec![b.request_id]);
     }
 
-    #[tokio::test]
-    async fn a_bad_line_before_the_end_is_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    /// A store with one committed ticket, closed; its journal's path.
+    async fn one_ticket_journal(dir: &Path) -> PathBuf {
+        let store = open(dir);
         store
             .execute(Command::Create(Box::new(ticket("a"))))
             .await
             .unwrap();
         store.close().await;
         drop(store);
-        let (_, journal) = files::list_journals(dir.path()).unwrap().pop().unwrap();
+        files::list_journals(dir).unwrap().pop().unwrap().1
+    }
+
+    #[tokio::test]
+    async fn a_bad_line_before_the_end_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = one_ticket_journal(dir.path()).await;
         let good = std::fs::read(&journal).unwrap();
         let mut bad = b"garbage\n".to_vec();
         bad.extend_from_slice(&good);
@@ -451,14 +456,7 @@ mod tests {
     #[tokio::test]
     async fn a_complete_final_line_that_does_not_parse_is_corruption_not_a_torn_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store
-            .execute(Command::Create(Box::new(ticket("a"))))
-            .await
-            .unwrap();
-        store.close().await;
-        drop(store);
-        let (_, journal) = files::list_journals(dir.path()).unwrap().pop().unwrap();
+        let journal = one_ticket_journal(dir.path()).await;
         let mut bad = std::fs::read(&journal).unwrap();
         bad.extend_from_slice(b"{\"op\":\"put\",\"ticket\":{\"request_\n");
         std::fs::write(&journal, &bad).unwrap();

@@ -18,11 +18,9 @@
 //! The same code extracts features for training and for analysis, so the
 //! two cannot disagree.
 
-use std::hash::Hasher;
-
 use super::lexicon::{Lexicon, class};
+use super::name_hash;
 use super::text;
-use super::{NameHash, name_hash};
 
 /// Which field a feature's span is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,9 +411,7 @@ fn looks_timestamped(line: &str) -> bool {
 
 /// The feature name's hash, for tests and the model file.
 pub fn hash_name(name: &str) -> u64 {
-    let mut h = NameHash::new();
-    h.write(name.as_bytes());
-    h.finish()
+    name_hash(name.as_bytes())
 }
 
 #[cfg(test)]

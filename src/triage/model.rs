@@ -246,7 +246,7 @@ impl Model {
             for (f, amount) in strongest(features, &rows, push, 4) {
                 let toward = if amount > 0.0 { up } else { down };
                 signals.push(Signal {
-                    text: describe(f, &quote, self, features),
+                    text: describe(f, &quote, self),
                     kind: kind.to_string(),
                     effect: format!(
                         "{kind} {} toward {toward} ({amount:+.2})",
@@ -265,7 +265,7 @@ impl Model {
             .filter(|(_, a)| *a > 0.0)
         {
             signals.push(Signal {
-                text: describe(f, &quote, self, features),
+                text: describe(f, &quote, self),
                 kind: "category".into(),
                 effect: format!("points to {} ({amount:+.2})", category.as_str()),
             });
@@ -435,12 +435,7 @@ fn strongest<'a>(
 
 /// The words a feature came from, quoted; or what it is, for a feature of
 /// the whole text.
-fn describe(
-    f: &Feature,
-    quote: &dyn Fn(&Feature) -> String,
-    model: &Model,
-    _: &[Feature],
-) -> String {
+fn describe(f: &Feature, quote: &dyn Fn(&Feature) -> String, model: &Model) -> String {
     if f.field != Field::Whole {
         return quote(f);
     }
