@@ -308,8 +308,9 @@ pub struct LimitArgs {
     pub header_read_timeout_secs: u64,
 
     /// Plain HTTP connections (HTTP/1 keep-alive, HTTP/2; not WebSockets)
-    /// per client address; one more is closed at once.
-    #[arg(long, env = "TICKETD_MAX_HTTP_CONNECTIONS_PER_IP", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    /// per client address (a trusted proxy is not capped); one more is
+    /// closed at once.
+    #[arg(long, env = "TICKETD_MAX_HTTP_CONNECTIONS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_http_connections_per_ip: u64,
 
     /// Seconds a plain HTTP connection may stay open with no request in

@@ -761,7 +761,26 @@ async fn idle_http_connections_are_closed_on_both_listeners() {
 
 #[tokio::test]
 async fn plain_http_connections_are_capped_per_address_but_websockets_are_not_counted() {
-    let app = spawn_with(app_args(&["--max-http-connections-per-ip", "3"])).await;
+    let app = spawn_with(app_args(&[
+        "--max-http-connections-per-ip",
+        "3",
+        "--trusted-proxies",
+        "127.0.0.8/32",
+    ]))
+    .await;
+    // A trusted proxy carries many clients: it is not capped.
+    let mut proxied = Vec::new();
+    for _ in 0..5 {
+        let mut tls = tls_from(&app, "127.0.0.8")
+            .await
+            .expect("a proxy connection");
+        assert!(
+            keep_alive_request(&mut tls)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        proxied.push(tls);
+    }
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(tls_from(&app, "127.0.0.5").await.expect("under the cap"));

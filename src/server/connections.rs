@@ -14,8 +14,8 @@
 //! - at most `--max-http-connections-per-ip` such connections are open per
 //!   client address: one more is closed as soon as it is accepted.
 //!
-//! The address is the TCP peer's (a trusted proxy's connections count for
-//! the proxy, which is what a file-descriptor cap is about).
+//! The address is the TCP peer's. A peer in `--trusted-proxies` is not
+//! capped (every client behind it shares its address), only idle-timed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -96,7 +96,8 @@ impl Drop for Slot {
 
 /// What a connection's stream and service share.
 struct Activity {
-    slot: Slot,
+    /// `None` for a trusted proxy, which is not counted.
+    slot: Option<Slot>,
     in_flight: AtomicUsize,
     /// Milliseconds after `epoch` when the last request ended.
     last_ended_ms: AtomicU64,
@@ -117,15 +118,23 @@ pub struct TrackedAcceptor<A> {
     registry: Arc<Registry>,
     per_ip: usize,
     idle: Duration,
+    trusted: Arc<[ipnet::IpNet]>,
 }
 
 impl<A> TrackedAcceptor<A> {
-    pub fn new(inner: A, registry: Arc<Registry>, per_ip: usize, idle: Duration) -> Self {
+    pub fn new(
+        inner: A,
+        registry: Arc<Registry>,
+        per_ip: usize,
+        idle: Duration,
+        trusted: Arc<[ipnet::IpNet]>,
+    ) -> Self {
         TrackedAcceptor {
             inner,
             registry,
             per_ip,
             idle,
+            trusted,
         }
     }
 }
@@ -143,7 +152,13 @@ where
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let peer = stream.peer_addr().ok().map(|a: SocketAddr| a.ip());
-        let slot = peer.and_then(|ip| self.registry.enter(ip, self.per_ip));
+        let trusted = peer.is_some_and(|ip| self.trusted.iter().any(|net| net.contains(&ip)));
+        let slot = if trusted {
+            Some(None)
+        } else {
+            peer.and_then(|ip| self.registry.enter(ip, self.per_ip))
+                .map(Some)
+        };
         let accepting = self.inner.accept(stream, service);
         let idle = self.idle;
         Box::pin(async move {
@@ -256,7 +271,9 @@ where
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 // A WebSocket now: its own caps and timeouts apply.
                 guard.0.upgraded.store(true, Ordering::Release);
-                guard.0.slot.release();
+                if let Some(slot) = &guard.0.slot {
+                    slot.release();
+                }
             }
             drop(guard);
             Ok(response)

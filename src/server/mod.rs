@@ -422,6 +422,7 @@ fn tracked(
         registry,
         limits.max_http_connections_per_ip as usize,
         Duration::from_secs(limits.http_idle_timeout_secs),
+        limits.trusted_proxies.clone().into(),
     )
 }
 
