@@ -462,12 +462,35 @@ pub struct WsArgs {
     #[arg(long, env = "TICKETD_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub max_message_bytes: usize,
 
+    /// Resolved tickets updated within this many days are in a client's
+    /// first sync (`initial_tickets`); older ones only in the API. 0 leaves
+    /// every resolved ticket out.
+    #[arg(long, env = "TICKETD_SYNC_RESOLVED_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub sync_resolved_days: u32,
+
+    /// The most tickets a first sync holds (the newest by creation); the
+    /// rest are in the API and `sync_state` says `complete: false`.
+    #[arg(long, env = "TICKETD_SYNC_MAX_TICKETS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub sync_max_tickets: u64,
+
+    /// Changes kept for clients that reconnect with `epoch` and `since`; a
+    /// client further behind gets a first sync again.
+    #[arg(long, env = "TICKETD_REPLAY_EVENTS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub replay_events: u64,
+
     /// Milliseconds between two broadcast stats_update events.
     #[arg(long, env = "TICKETD_STATS_INTERVAL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS * 1000))]
     pub stats_interval_ms: u64,
 }
 
 impl WsArgs {
+    pub fn sync(&self) -> crate::service::SyncConfig {
+        crate::service::SyncConfig {
+            resolved_days: self.sync_resolved_days,
+            max_tickets: self.sync_max_tickets as usize,
+            replay_events: self.replay_events as usize,
+        }
+    }
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.ping_interval_secs.max(1))
     }

@@ -3,7 +3,9 @@
 //! An event is serialized once, into a [`Frame`] (`{"event","data"}` JSON
 //! text in shared bytes), and the same bytes go to every subscriber: a
 //! broadcast to 5,000 clients costs one serialization and 5,000 reference
-//! counts, not 5,000 copies.
+//! counts, not 5,000 copies. A change event's frame also carries the stream
+//! version it produced (`{"event","data","v"}`); the same [`Published`]
+//! value goes on the bus and into the replay ring (`stream.rs`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -32,6 +34,12 @@ impl Frame {
 
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// The frame as an owned raw JSON value (to embed it in another
+    /// document without re-parsing its parts).
+    pub fn to_raw(&self) -> Box<RawValue> {
+        RawValue::from_string(self.as_str().to_string()).expect("frames hold JSON text")
     }
 
     pub fn is_empty(&self) -> bool {
@@ -83,6 +91,27 @@ pub enum Event<'a> {
         message: &'a str,
         retry_after_ms: u64,
     },
+    /// Right after the first sync or the replayed events: where the
+    /// client's stream stands.
+    SyncState(&'a SyncState),
+}
+
+/// The data of `sync_state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncState {
+    /// The stream's identity; resume only against the same epoch.
+    pub epoch: uuid::Uuid,
+    /// The version the client is now at: pass it as `since` to resume.
+    pub v: u64,
+    /// Tickets in the store.
+    pub total: usize,
+    /// Tickets in `initial_tickets`, or events replayed when recovered.
+    pub sent: usize,
+    /// False when the first sync left tickets out (the API has them).
+    pub complete: bool,
+    /// True when the client resumed: it got the events it missed and no
+    /// `initial_tickets`.
+    pub recovered: bool,
 }
 
 #[derive(Serialize)]
@@ -91,11 +120,13 @@ struct Envelope<'a, D: Serialize> {
     data: D,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v: Option<u64>,
 }
 
 impl Event<'_> {
     /// Every event name, for metrics.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "initial_tickets",
         "new_ticket",
         "ticket_submitted",
@@ -106,6 +137,7 @@ impl Event<'_> {
         "stats_update",
         "admin_success",
         "error",
+        "sync_state",
     ];
 
     /// The event's name on the wire.
@@ -121,6 +153,7 @@ impl Event<'_> {
             Event::StatsUpdate(_) => "stats_update",
             Event::AdminSuccess { .. } => "admin_success",
             Event::Error { .. } | Event::RateLimited { .. } => "error",
+            Event::SyncState(_) => "sync_state",
         }
     }
 
@@ -143,6 +176,7 @@ impl Event<'_> {
             }
             Event::AllTicketsCleared { count } => Ok(serde_json::json!({ "count": count })),
             Event::StatsUpdate(s) => serde_json::to_value(s),
+            Event::SyncState(s) => serde_json::to_value(s),
             Event::AdminSuccess { message, action } => {
                 Ok(serde_json::json!({ "message": message, "action": action }))
             }
@@ -163,35 +197,49 @@ impl Event<'_> {
 
     /// Encodes `{"event","data"}` (plus `"ref"` for a direct reply).
     pub fn encode(&self, reference: Option<&str>) -> Frame {
+        self.encode_with(reference, None)
+    }
+
+    /// Encodes a change event: `{"event","data","v"}`.
+    pub fn encode_change(&self, version: u64) -> Frame {
+        self.encode_with(None, Some(version))
+    }
+
+    fn encode_with(&self, reference: Option<&str>, v: Option<u64>) -> Frame {
         let mut out = Vec::with_capacity(256);
         let event = self.name();
+        let envelope = |data| Envelope {
+            event,
+            data,
+            reference,
+            v,
+        };
         let result = match self {
-            Event::InitialTickets(t) => write(&mut out, event, t, reference),
-            Event::NewTicket(t) | Event::TicketUpdated(t) | Event::TicketResolved(t) => {
-                write(&mut out, event, t, reference)
+            Event::InitialTickets(t) => {
+                serde_json::to_writer(&mut out, &envelope(Data::Tickets(t)))
             }
-            Event::StatsUpdate(s) => write(&mut out, event, s, reference),
-            _ => write(&mut out, event, self.data(), reference),
+            Event::NewTicket(t) | Event::TicketUpdated(t) | Event::TicketResolved(t) => {
+                serde_json::to_writer(&mut out, &envelope(Data::Ticket(t)))
+            }
+            Event::StatsUpdate(s) => serde_json::to_writer(&mut out, &envelope(Data::Stats(s))),
+            Event::SyncState(s) => serde_json::to_writer(&mut out, &envelope(Data::Sync(s))),
+            _ => serde_json::to_writer(&mut out, &envelope(Data::Value(self.data()))),
         };
         result.expect("events always serialize");
         Frame(Bytes::from(out))
     }
 }
 
-fn write<D: Serialize>(
-    out: &mut Vec<u8>,
-    event: &'static str,
-    data: D,
-    reference: Option<&str>,
-) -> serde_json::Result<()> {
-    serde_json::to_writer(
-        out,
-        &Envelope {
-            event,
-            data,
-            reference,
-        },
-    )
+/// An event's `data`, serialized in place (no intermediate JSON value for
+/// tickets, which are most of the bytes).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Data<'a> {
+    Tickets(&'a [Arc<Ticket>]),
+    Ticket(&'a Ticket),
+    Stats(&'a Stats),
+    Sync(&'a SyncState),
+    Value(serde_json::Value),
 }
 
 /// A frame on the bus, with the store version it belongs to.
@@ -210,6 +258,26 @@ pub struct Published {
 }
 
 impl Published {
+    /// A change event, encoded once with the version it produced.
+    pub fn change(version: u64, event: &Event<'_>) -> Published {
+        Published::new(version, event.name(), event.encode_change(version))
+    }
+
+    /// An event that is not a change (statistics, a first sync): version 0,
+    /// which every subscriber takes.
+    pub fn other(event: &Event<'_>) -> Published {
+        Published::new(0, event.name(), event.encode(None))
+    }
+
+    fn new(version: u64, event: &'static str, frame: Frame) -> Published {
+        Published {
+            version,
+            event,
+            frame,
+            data: Arc::default(),
+        }
+    }
+
     /// The event's `data` as raw JSON, extracted once per event however
     /// many clients forward it.
     pub fn data(&self) -> Arc<RawValue> {
@@ -241,16 +309,8 @@ impl Bus {
     }
 
     /// Sends to every current subscriber; returns how many there were.
-    pub fn publish(&self, version: u64, event: &Event<'_>) -> usize {
-        let frame = event.encode(None);
-        self.tx
-            .send(Published {
-                version,
-                event: event.name(),
-                frame,
-                data: Arc::default(),
-            })
-            .unwrap_or(0)
+    pub fn publish(&self, published: Published) -> usize {
+        self.tx.send(published).unwrap_or(0)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
@@ -306,9 +366,13 @@ mod tests {
     fn data_is_the_frame_data_unchanged() {
         let bus = Bus::new(4);
         let mut rx = bus.subscribe();
-        bus.publish(1, &Event::AllTicketsCleared { count: 7 });
+        bus.publish(Published::change(1, &Event::AllTicketsCleared { count: 7 }));
         let p = rx.try_recv().unwrap();
         assert_eq!(p.data().get(), r#"{"count":7}"#);
+        assert_eq!(
+            p.frame.as_str(),
+            r#"{"event":"all_tickets_cleared","data":{"count":7},"v":1}"#
+        );
         assert!(Arc::ptr_eq(&p.data(), &p.data()));
         let f = Event::Error {
             code: "c",
@@ -323,7 +387,10 @@ mod tests {
         let bus = Bus::new(2);
         let mut rx = bus.subscribe();
         for n in 0..5 {
-            bus.publish(n as u64 + 1, &Event::AllTicketsCleared { count: n });
+            bus.publish(Published::change(
+                n as u64 + 1,
+                &Event::AllTicketsCleared { count: n },
+            ));
         }
         assert!(matches!(
             rx.try_recv(),

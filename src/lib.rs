@@ -11,10 +11,12 @@
 //! fans out to its clients.
 //!
 //! - [`config`]: the command line and environment (clap).
-//! - [`tickets`]: domain types: `Ticket`, parsed fields, commands and their state transitions.
+//! - [`tickets`]: domain types: `Ticket`, parsed fields, commands and their state transitions;
+//!   listing filters, page cursors and the first-sync window (`tickets::query`).
 //! - [`triage`]: the analyzer: text in, impact/urgency/priority/category/explanation out. Pure.
 //! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
-//! - [`events`]: outgoing events, encoded once, and the broadcast bus.
+//! - [`events`]: outgoing events, encoded once (change events with their version), and the broadcast bus.
+//! - [`stream`]: the versioned stream clients follow: resume requests, the replay ring.
 //! - [`service`]: the one application API every transport calls.
 //! - [`auth`]: argon2id credentials and JWT admin sessions.
 //! - [`audit`]: the audit trail of admin actions and logins (JSON Lines, synced).
@@ -35,7 +37,7 @@
 //! - [`cli`]: the offline subcommands (`triage`, `triage-eval`, `hash-password`).
 //! - [`telemetry`]: logging set-up and request ids.
 //!
-//! The core (`tickets`, `triage`, `store`, `events`, `service`, `protocol`,
+//! The core (`tickets`, `triage`, `store`, `events`, `stream`, `service`, `protocol`,
 //! `auth`, `audit`) and the policy modules (`limits`, `origin`) never import a
 //! transport crate.
 
@@ -55,6 +57,7 @@ pub mod service;
 pub mod socketio;
 pub mod state;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod tickets;
 pub mod triage;

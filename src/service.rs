@@ -14,10 +14,12 @@ use chrono::Utc;
 use tokio::sync::{Notify, broadcast};
 
 use crate::audit::{AuditEntry, AuditLog};
-use crate::events::{Bus, Event, Frame, Published};
+use crate::events::{Bus, Event, Published, SyncState};
 use crate::store::{
     Applied, CommitHook, Committed, OpenError, Stats, Store, StoreConfig, StoreError,
 };
+use crate::stream::{ReplayRing, Resume};
+use crate::tickets::query::{Page, PageRequest, SyncWindow};
 use crate::tickets::{Command, CommandError, FieldError, NewTicket, Outcome, Ticket, TicketId};
 use crate::triage::{Analyzer, Priority};
 
@@ -107,6 +109,56 @@ pub struct ServiceConfig {
     pub client_queue: usize,
     /// The shortest gap between two broadcast `stats_update`s.
     pub stats_interval: Duration,
+    /// What a first sync holds.
+    pub sync: SyncConfig,
+}
+
+/// The bounds of a client's first sync and of resuming.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncConfig {
+    /// Resolved tickets updated within this many days are in a first sync
+    /// (0: none are).
+    pub resolved_days: u32,
+    /// The most tickets a first sync holds (the newest).
+    pub max_tickets: usize,
+    /// Changes kept for clients that resume.
+    pub replay_events: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            resolved_days: 7,
+            max_tickets: 2000,
+            replay_events: 10_000,
+        }
+    }
+}
+
+/// What a connecting client is sent before the live events.
+#[derive(Debug)]
+pub struct Catchup {
+    /// `initial_tickets` (a first sync), or the missed change events (a
+    /// resume), in order.
+    pub frames: Vec<Published>,
+    /// `sync_state`.
+    pub state: Published,
+    /// The version the client is at after these: forward only later events.
+    pub version: u64,
+}
+
+/// The changes after a version, for clients that poll.
+#[derive(Debug)]
+pub struct Changes {
+    pub epoch: uuid::Uuid,
+    /// The stream's newest version.
+    pub version: u64,
+    /// False when the changes asked for are no longer kept (or the epoch
+    /// differs): read the tickets again.
+    pub recovered: bool,
+    pub events: Vec<Published>,
+    /// More changes follow the last one returned.
+    pub more: bool,
 }
 
 /// What the store's writer calls after each durable batch.
@@ -166,10 +218,26 @@ pub struct Service {
     bus: Bus,
     /// Woken after each commit; the stats task coalesces the wake-ups.
     stats_dirty: Arc<Notify>,
-    /// `initial_tickets` encoded once per store version and shared by every
-    /// client that connects before the next change. A std Mutex: held only
-    /// to swap the cached frame, never across an `.await`.
-    initial: Mutex<Option<(u64, Frame)>>,
+    /// The last changes, for clients that resume. A std Mutex: held to push
+    /// one change (by the writer) or to clone a run of `Arc`s, never across
+    /// an `.await`.
+    replay: Arc<Mutex<ReplayRing>>,
+    sync: SyncConfig,
+    /// The first sync (`initial_tickets` and its `sync_state`), encoded
+    /// once per store version and minute, and shared by every client that
+    /// connects meanwhile. A std Mutex, never held across an `.await`.
+    initial: Mutex<Option<FirstSync>>,
+}
+
+/// A cached first sync.
+#[derive(Clone)]
+struct FirstSync {
+    version: u64,
+    /// Whole minutes since the Unix epoch: the window of resolved tickets
+    /// moves with the clock.
+    minute: i64,
+    initial: Published,
+    state: Published,
 }
 
 impl Service {
@@ -182,26 +250,57 @@ impl Service {
     ) -> Result<Arc<Service>, OpenError> {
         let bus = Bus::new(config.client_queue);
         let stats_dirty = Arc::new(Notify::new());
+        let replay = Arc::new(Mutex::new(ReplayRing::new(0, config.sync.replay_events)));
         let hook: CommitHook = {
             let bus = bus.clone();
             let dirty = stats_dirty.clone();
+            let replay = replay.clone();
             Box::new(move |batch: &Committed<'_>| {
-                for outcome in batch.outcomes {
-                    bus.publish(batch.version, &outcome_event(outcome));
+                // Into the ring, then onto the bus: a client that subscribes
+                // and then reads the ring misses nothing (it may see a change
+                // in both, and skips it by version).
+                let published: Vec<Published> = batch
+                    .changes
+                    .iter()
+                    .map(|(version, outcome)| Published::change(*version, &outcome_event(outcome)))
+                    .collect();
+                {
+                    let mut ring = replay.lock().unwrap_or_else(|p| p.into_inner());
+                    for p in &published {
+                        ring.push(p.clone());
+                    }
+                }
+                for p in published {
+                    bus.publish(p);
                 }
                 dirty.notify_one();
                 if let Some(observer) = &observer {
-                    observer.committed(batch.outcomes.len(), batch.duration);
+                    observer.committed(batch.changes.len(), batch.duration);
                 }
             })
         };
-        let store = Store::open(config.store, hook)?;
+        let mut store_config = config.store;
+        store_config.keep_changes = config.sync.replay_events;
+        let store = Store::open(store_config, hook)?;
+        {
+            // The ring starts with what the journals still hold, ending at
+            // the version the store opened at.
+            let recovered = store.take_recovered_changes();
+            let first = recovered.front().map_or(store.version(), |(v, _)| v - 1);
+            let mut ring = ReplayRing::new(first, config.sync.replay_events);
+            for (version, outcome) in &recovered {
+                ring.push(Published::change(*version, &outcome_event(outcome)));
+            }
+            *replay.lock().unwrap_or_else(|p| p.into_inner()) = ring;
+        }
         let service = Arc::new(Service {
             store,
             audit,
             analyzer,
             bus,
             stats_dirty,
+            replay,
+            sync: config.sync,
             initial: Mutex::new(None),
         });
         tokio::spawn(stats_task(Arc::downgrade(&service), config.stats_interval));
@@ -252,7 +351,9 @@ impl Service {
         };
         let result = self.store.execute(command).await;
         let (before, after, done) = match &result {
-            Ok(Applied { outcome, before }) => {
+            Ok(Applied {
+                outcome, before, ..
+            }) => {
                 let (after, count) = match outcome {
                     Outcome::Deleted(_) => (None, None),
                     Outcome::Cleared { count } => (None, Some(*count)),
@@ -317,25 +418,113 @@ impl Service {
         self.store.stats()
     }
 
-    /// The `initial_tickets` frame for a new client, encoded at most once
-    /// per change to the tickets.
-    pub fn initial_frame(&self) -> (u64, Frame) {
-        let version = self.store.version();
-        let mut cached = self.initial.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, frame)) = cached.as_ref()
-            && *v == version
-        {
-            return (*v, frame.clone());
-        }
-        let (version, tickets) = self.store.all_with_version();
-        let frame = Event::InitialTickets(&tickets).encode(None);
-        *cached = Some((version, frame.clone()));
-        (version, frame)
+    /// One page of tickets, newest first.
+    pub fn page(&self, request: &PageRequest) -> Page {
+        self.store.page(request)
     }
 
-    /// Every later event, as encoded frames. Subscribe before taking
-    /// [`Service::initial_frame`] and skip frames not after its version, so
+    /// What a connecting client is sent before live events: the changes it
+    /// missed when it can resume, else a first sync. Subscribe before
+    /// calling this, then forward only events after [`Catchup::version`], so
     /// nothing is missed or seen twice.
+    pub fn sync(&self, resume: Option<Resume>) -> Catchup {
+        if let Some(resume) = resume
+            && resume.epoch == self.store.epoch()
+        {
+            let replayed = {
+                let ring = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+                ring.after(resume.since, usize::MAX)
+                    .map(|events| (ring.head(), events))
+            };
+            if let Some((head, events)) = replayed {
+                let state = SyncState {
+                    epoch: self.store.epoch(),
+                    v: head,
+                    total: self.store.len(),
+                    sent: events.len(),
+                    complete: true,
+                    recovered: true,
+                };
+                return Catchup {
+                    frames: events,
+                    state: Published::other(&Event::SyncState(&state)),
+                    version: head,
+                };
+            }
+        }
+        let first = self.first_sync();
+        Catchup {
+            frames: vec![first.initial],
+            state: first.state,
+            version: first.version,
+        }
+    }
+
+    /// The first sync, encoded at most once per change and minute.
+    fn first_sync(&self) -> FirstSync {
+        let now = Utc::now();
+        let minute = now.timestamp().div_euclid(60);
+        let version = self.store.version();
+        let mut cached = self.initial.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cached.as_ref()
+            && c.version == version
+            && c.minute == minute
+        {
+            return c.clone();
+        }
+        let window = SyncWindow::new(now, self.sync.resolved_days, self.sync.max_tickets);
+        let (version, tickets, total) = self.store.first_sync(&window);
+        let state = SyncState {
+            epoch: self.store.epoch(),
+            v: version,
+            total,
+            sent: tickets.len(),
+            complete: tickets.len() == total,
+            recovered: false,
+        };
+        let first = FirstSync {
+            version,
+            minute,
+            initial: Published::other(&Event::InitialTickets(&tickets)),
+            state: Published::other(&Event::SyncState(&state)),
+        };
+        *cached = Some(first.clone());
+        first
+    }
+
+    /// The changes after `since` in `epoch`, at most `limit`, for clients
+    /// that poll. Without a position: none, and where the stream stands.
+    pub fn changes(&self, resume: Option<Resume>, limit: usize) -> Changes {
+        let epoch = self.store.epoch();
+        let ring = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        let version = ring.head();
+        let found = resume
+            .filter(|r| r.epoch == epoch)
+            .and_then(|r| ring.after(r.since, limit.saturating_add(1)));
+        drop(ring);
+        match found {
+            Some(mut events) => {
+                let more = events.len() > limit;
+                events.truncate(limit);
+                Changes {
+                    epoch,
+                    version,
+                    recovered: true,
+                    events,
+                    more,
+                }
+            }
+            None => Changes {
+                epoch,
+                version,
+                recovered: false,
+                events: Vec::new(),
+                more: false,
+            },
+        }
+    }
+
+    /// Every later event, as encoded frames (see [`Service::sync`]).
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.bus.subscribe()
     }
@@ -379,7 +568,9 @@ async fn stats_task(service: std::sync::Weak<Service>, interval: Duration) {
             return;
         };
         let stats = service.stats();
-        service.bus.publish(0, &Event::StatsUpdate(&stats));
+        service
+            .bus
+            .publish(Published::other(&Event::StatsUpdate(&stats)));
         drop(service);
         tokio::time::sleep(interval).await;
     }

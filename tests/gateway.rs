@@ -334,7 +334,9 @@ async fn http_api_shares_the_service_and_the_broadcast() {
         .json()
         .await
         .unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["next_cursor"], Value::Null);
     let id = ticket["request_id"].as_str().unwrap();
     let one: Value = client
         .get(url(&format!("/api/tickets/{id}")))

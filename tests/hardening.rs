@@ -140,7 +140,7 @@ async fn socketio_websocket_messages_are_bounded_like_ws() {
         json!(["submit_ticket", {"description": text, "system": "Printer", "requester": "Ann"}]);
     let _ = big.send(&format!("42{over}")).await;
     assert!(big.closed().await);
-    let tickets = app.get_json("/api/tickets").await;
+    let tickets = app.get_json("/api/tickets?all=true").await;
     assert_eq!(tickets.as_array().unwrap().len(), 1, "{tickets}");
 }
 
@@ -670,7 +670,7 @@ async fn a_full_disk_refuses_changes_says_why_and_loses_nothing_acknowledged() {
     // Room again, a restart: every acknowledged ticket is there.
     disk.grow("4m");
     app.restart().await;
-    let tickets = app.get_json("/api/tickets").await;
+    let tickets = app.get_json("/api/tickets?all=true").await;
     let stored: std::collections::HashSet<&Value> = tickets
         .as_array()
         .unwrap()
@@ -877,7 +877,11 @@ async fn slow_snapshot_readers_cannot_hold_the_bulk_send_slots() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     // About 6 MB of initial_tickets: a bulk send, larger than socket buffers.
     seed_store(&dir.path().join("data"), 3000, 2000);
-    let app = spawn_in(dir, app_args(&["--send-timeout-secs", "2"])).await;
+    let app = spawn_in(
+        dir,
+        app_args(&["--send-timeout-secs", "2", "--sync-max-tickets", "3000"]),
+    )
+    .await;
     let slots = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut readers = Vec::new();
     for _ in 0..slots + 1 {

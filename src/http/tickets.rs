@@ -1,22 +1,28 @@
-//! `/api/tickets` and `/api/stats`.
+//! `/api/tickets` (paged), `/api/changes` and `/api/stats`.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::ApiError;
 use crate::limits::{ClientIp, Scope};
 use crate::state::AppState;
 use crate::store::Stats;
+use crate::stream::Resume;
+use crate::tickets::query::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, Position, parse_limit};
 use crate::tickets::{Ticket, TicketId};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/tickets", get(list).post(create))
+        .route("/api/changes", get(changes))
         .route("/api/tickets/{id}", get(show))
         .route("/api/stats", get(stats))
 }
@@ -53,8 +59,84 @@ pub fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value,
     })
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<Arc<Ticket>>> {
-    Json(state.service.tickets())
+/// `GET /api/tickets`: a page of tickets, newest first (see
+/// `tickets::query`); `?all=true` is the deprecated unpaged array.
+async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
+    let params = query_pairs(&uri)?;
+    let all = params.iter().find(|(k, _)| k == "all");
+    if let Some((_, value)) = all {
+        if value != "true" || params.len() > 1 {
+            return Err(ApiError::invalid(
+                "all: only all=true, alone, asks for the unpaged list",
+            ));
+        }
+        let mut response = Json(state.service.tickets()).into_response();
+        response
+            .headers_mut()
+            .insert("deprecation", HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+    let request = PageRequest::parse(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let page = state.service.page(&request);
+    Ok(Json(PageBody {
+        next_cursor: page.next.map(Position::to_cursor),
+        tickets: page.tickets,
+        total: page.total,
+    })
+    .into_response())
+}
+
+/// The query's name-value pairs, percent-decoded.
+fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
+    Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|Query(pairs)| pairs)
+        .map_err(|_| ApiError::invalid("query: cannot be decoded as name=value pairs"))
+}
+
+#[derive(Serialize)]
+struct PageBody {
+    tickets: Vec<Arc<Ticket>>,
+    next_cursor: Option<String>,
+    total: usize,
+}
+
+/// `GET /api/changes?epoch=E&since=V&limit=N`: the change events after V,
+/// as the sockets send them, for clients that poll.
+async fn changes(State(state): State<AppState>, uri: Uri) -> Result<Json<ChangesBody>, ApiError> {
+    let params = query_pairs(&uri)?;
+    let mut limit = DEFAULT_LIMIT;
+    let (mut epoch, mut since) = (None, None);
+    for (name, value) in &params {
+        match name.as_str() {
+            "epoch" => epoch = Some(value.as_str()),
+            "since" => since = Some(value.as_str()),
+            "limit" => {
+                limit =
+                    parse_limit(value, MAX_LIMIT).map_err(|e| ApiError::invalid(e.to_string()))?
+            }
+            other => return Err(ApiError::invalid(format!("{other}: unknown parameter"))),
+        }
+    }
+    let resume = Resume::parse(epoch, since).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let changes = state.service.changes(resume, limit);
+    Ok(Json(ChangesBody {
+        epoch: changes.epoch,
+        v: changes.version,
+        recovered: changes.recovered,
+        events: changes.events.iter().map(|p| p.frame.to_raw()).collect(),
+        more: changes.more,
+    }))
+}
+
+#[derive(Serialize)]
+struct ChangesBody {
+    epoch: uuid::Uuid,
+    v: u64,
+    recovered: bool,
+    /// The frames as the sockets send them: `{"event","data","v"}`.
+    events: Vec<Box<RawValue>>,
+    more: bool,
 }
 
 async fn show(

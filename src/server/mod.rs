@@ -166,6 +166,7 @@ pub async fn run(
             store,
             client_queue: args.ws.client_queue,
             stats_interval: Duration::from_millis(args.ws.stats_interval_ms),
+            sync: args.ws.sync(),
         },
         analyzer,
         audit.clone(),

@@ -26,7 +26,6 @@
 mod session;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -34,13 +33,16 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use socketioxide::extract::SocketRef;
+use serde_json::Value;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::{ParserConfig, SocketIo};
 
 use crate::api_error::refuse;
 use crate::limits::{ClientIp, Scope};
 use crate::service::ErrorCode;
 use crate::state::AppState;
+use crate::stream::Resume;
 
 /// Where Socket.IO is served (Engine.IO's `path`; clients add the slash).
 pub const PATH: &str = "/socket.io";
@@ -86,15 +88,16 @@ pub fn attach(app: Router, state: &AppState) -> Router {
                 .packet_completion_timeout(CONNECT_TIMEOUT),
         )
         .build_layer();
-    let initial = Arc::new(session::InitialCache::default());
     let for_sockets = state.clone();
-    io.ns("/", move |socket: SocketRef| {
+    let on_connect = move |socket: SocketRef, TryData(auth): TryData<Value>| {
         // Runs before socketioxide spawns the returned future, and before
-        // the client's next packet is read: the handlers are in place and
-        // `initial_tickets` is queued before any event can arrive.
-        session::connected(socket, &for_sockets, &initial);
+        // the client's next packet is read: the handlers are in place
+        // before any event can arrive.
+        let resume = Resume::from_auth(auth.ok().as_ref()).ok().flatten();
+        session::connected(socket, &for_sockets, resume);
         async {}
-    });
+    };
+    io.ns("/", on_connect.with(check_resume));
     let closing = state.shutdown.clone();
     let live = io.clone();
     state.sessions.spawn(async move {
@@ -106,6 +109,15 @@ pub fn attach(app: Router, state: &AppState) -> Router {
         (state.clone(), live),
         admit_request,
     ))
+}
+
+/// Refuses a CONNECT whose `auth` holds malformed resume parameters: the
+/// client gets `connect_error` naming the parameter (and, as after any
+/// refusal by the server, does not retry by itself).
+async fn check_resume(TryData(auth): TryData<Value>) -> Result<(), String> {
+    Resume::from_auth(auth.ok().as_ref())
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", ErrorCode::InvalidPayload.as_str()))
 }
 
 /// The Origin check and rate limits of every Socket.IO HTTP request.

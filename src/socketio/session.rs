@@ -19,44 +19,24 @@
 //! falls more than the bus capacity behind, is disconnected; no emit ever
 //! waits, so a slow client never holds up anyone else.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use socketioxide::extract::{AckSender, Event as EventName, SocketRef, TryData};
 use socketioxide::{SendError, SocketError};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::events::Event;
+use crate::events::{Event, Published};
 use crate::limits::CapExceeded;
 use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
 use crate::service::ErrorCode;
 use crate::state::AppState;
-
-/// The `data` of `initial_tickets`, cut out once per store version and
-/// shared by every client that connects before the next change.
-#[derive(Default)]
-pub struct InitialCache(Mutex<Option<(u64, Arc<RawValue>)>>);
-
-impl InitialCache {
-    fn get(&self, state: &AppState) -> (u64, Arc<RawValue>) {
-        let (version, frame) = state.service.initial_frame();
-        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, data)) = cached.as_ref()
-            && *v == version
-        {
-            return (version, data.clone());
-        }
-        let data = frame.data();
-        *cached = Some((version, data.clone()));
-        (version, data)
-    }
-}
+use crate::stream::Resume;
 
 /// What a connected socket's handlers share.
 struct Session {
@@ -73,7 +53,7 @@ const INVALID: &str = "invalid";
 
 /// Sets up a socket that just joined the default namespace. Synchronous:
 /// it runs before the client's next packet is read.
-pub(super) fn connected(socket: SocketRef, state: &AppState, initial: &InitialCache) {
+pub(super) fn connected(socket: SocketRef, state: &AppState, resume: Option<Resume>) {
     let client = super::client_ip(&socket.req_parts().extensions);
     let span = tracing::info_span!(parent: None, "socketio", sid = %socket.id, %client);
     let _entered = span.enter();
@@ -127,12 +107,11 @@ pub(super) fn connected(socket: SocketRef, state: &AppState, initial: &InitialCa
             async move { on_event(&session, socket, &name, data.ok(), ack).await }.instrument(span)
         }
     });
-    // Subscribe before the snapshot, then skip what the snapshot holds.
+    // Subscribe before the first sync (or the replay), then skip what it
+    // holds: nothing is missed and nothing is seen twice.
     let events = state.service.subscribe();
-    let (snapshot_version, initial_data) = initial.get(state);
-    if emit(&session, &socket, "initial_tickets", &*initial_data) {
-        tracing::debug!("socket.io client connected");
-    }
+    let catchup = state.service.sync(resume);
+    tracing::debug!(resume = resume.is_some(), "socket.io client connected");
     if !socket.connected() {
         // It left before the disconnect handler was in place.
         gone.cancel();
@@ -140,7 +119,16 @@ pub(super) fn connected(socket: SocketRef, state: &AppState, initial: &InitialCa
     let tracked = state.sessions.token();
     tokio::spawn(
         async move {
-            forward(&session, &socket, events, snapshot_version, &gone).await;
+            if send_catchup(
+                &session,
+                &socket,
+                catchup.frames.iter().chain([&catchup.state]),
+                &gone,
+            )
+            .await
+            {
+                forward(&session, &socket, events, catchup.version, &gone).await;
+            }
             if session.drop.is_cancelled() {
                 disconnect_when_possible(&session, socket, &gone).await;
             }
@@ -149,6 +137,71 @@ pub(super) fn connected(socket: SocketRef, state: &AppState, initial: &InitialCa
         }
         .instrument(span.clone()),
     );
+}
+
+/// Sends the first sync or the replayed changes, then `sync_state`. A
+/// replay may be longer than the client's packet queue, so a full queue is
+/// waited on here (up to `--send-timeout-secs` in all), not taken as a
+/// client that stopped reading. Returns whether the client is still there.
+async fn send_catchup<'a>(
+    session: &Session,
+    socket: &SocketRef,
+    frames: impl Iterator<Item = &'a Published>,
+    gone: &CancellationToken,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + session.state.ws.send_timeout();
+    for p in frames {
+        loop {
+            match try_emit(socket, p) {
+                Ok(()) => {
+                    session.state.metrics.socketio_sent(p.event);
+                    break;
+                }
+                Err(SendError::Socket(SocketError::InternalChannelFull))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::select! {
+                        _ = gone.cancelled() => return false,
+                        _ = session.state.shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    }
+                }
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                    tracing::warn!(
+                        "socket.io client did not read its first sync in time; disconnecting"
+                    );
+                    session
+                        .state
+                        .metrics
+                        .socketio_slow_disconnect("send_timeout");
+                    session.drop.cancel();
+                    return false;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, event = p.event, "socket.io emit failed");
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Emits a bus frame: its `data`, and for a change a second argument
+/// `{"v": N}` (the original clients read only the first).
+fn try_emit(socket: &SocketRef, p: &Published) -> Result<(), SendError> {
+    let data = p.data();
+    if p.version > 0 {
+        socket.emit(p.event, &(&*data, Version { v: p.version }))
+    } else {
+        socket.emit(p.event, &*data)
+    }
+}
+
+/// The second argument of a change event.
+#[derive(Serialize)]
+struct Version {
+    v: u64,
 }
 
 /// Forwards the bus to one client until it leaves, must go, or the server
@@ -169,7 +222,8 @@ async fn forward(
             _ = session.drop.cancelled() => return,
             published = events.recv() => match published {
                 Ok(p) if p.is_after(snapshot_version) => {
-                    emit(session, socket, p.event, &*p.data());
+                    let result = try_emit(socket, &p);
+                    sent(session, p.event, result);
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
@@ -192,7 +246,12 @@ fn emit<T: Serialize + ?Sized>(
     event: &'static str,
     data: &T,
 ) -> bool {
-    match socket.emit(event, data) {
+    sent(session, event, socket.emit(event, data))
+}
+
+/// Counts an emit, or marks the client too slow when its queue was full.
+fn sent(session: &Session, event: &'static str, result: Result<(), SendError>) -> bool {
+    match result {
         Ok(()) => {
             session.state.metrics.socketio_sent(event);
             true

@@ -16,17 +16,52 @@ use crate::tickets::{Ticket, TicketId};
 /// The snapshot's file name, as the original system named it.
 pub const SNAPSHOT: &str = "tickets_storage.json";
 const SNAPSHOT_TMP_PREFIX: &str = "tickets_storage.json.tmp";
+/// The stream metadata's file name.
+pub const STREAM: &str = "tickets_stream.json";
+const STREAM_TMP_PREFIX: &str = "tickets_stream.json.tmp";
 const JOURNAL_PREFIX: &str = "tickets_journal.";
 const JOURNAL_SUFFIX: &str = ".jsonl";
 const LOCK: &str = ".ticketd.lock";
 
-/// One journal record: a change, replayable any number of times.
+/// One journal record: a change, replayable any number of times, with the
+/// stream version it produced (`v`; 0 in journals written before versions
+/// existed).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Record<T> {
-    Put { ticket: T },
-    Delete { request_id: TicketId },
-    Clear,
+    Put {
+        ticket: T,
+        #[serde(default)]
+        v: u64,
+    },
+    Delete {
+        request_id: TicketId,
+        #[serde(default)]
+        v: u64,
+    },
+    Clear {
+        #[serde(default)]
+        v: u64,
+    },
+}
+
+impl<T> Record<T> {
+    pub fn version(&self) -> u64 {
+        match self {
+            Record::Put { v, .. } | Record::Delete { v, .. } | Record::Clear { v } => *v,
+        }
+    }
+}
+
+/// The stream's identity and position, kept beside the snapshot in
+/// `tickets_stream.json`: the epoch (a random UUID made with the store) and
+/// a version the stream has reached (at least the snapshot's). Clients
+/// resume against these; a data directory without this file starts a new
+/// epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMeta {
+    pub epoch: uuid::Uuid,
+    pub version: u64,
 }
 
 /// Creates the data directory (0700) if needed and takes its lock.
@@ -67,7 +102,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
         if entry
             .file_name()
             .to_str()
-            .is_some_and(|n| n.starts_with(SNAPSHOT_TMP_PREFIX))
+            .is_some_and(|n| n.starts_with(SNAPSHOT_TMP_PREFIX) || n.starts_with(STREAM_TMP_PREFIX))
         {
             fs::remove_file(entry.path())?;
             removed += 1;
@@ -166,7 +201,7 @@ pub fn read_journal(path: &Path) -> Result<(Vec<Record<Ticket>>, bool), OpenErro
         }
         match serde_json::from_slice::<Record<Ticket>>(text) {
             Ok(record) => {
-                if let Record::Put { ticket } = &record {
+                if let Record::Put { ticket, .. } = &record {
                     ticket.check().map_err(|p| corrupt(number, p.to_string()))?;
                 }
                 records.push(record)
@@ -192,7 +227,40 @@ pub fn create_journal(dir: &Path, generation: u64) -> io::Result<File> {
 /// Writes the snapshot atomically: temp file in the same directory, fsync,
 /// rename over the old one, fsync the directory. Tickets go oldest first.
 pub fn write_snapshot(dir: &Path, tickets: &[Arc<Ticket>]) -> io::Result<u64> {
-    let tmp = dir.join(format!("{SNAPSHOT_TMP_PREFIX}.{}", std::process::id()));
+    let bytes = encode_snapshot(tickets)?;
+    replace_file(dir, SNAPSHOT, SNAPSHOT_TMP_PREFIX, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// Reads the stream metadata: `None` when the file does not exist.
+pub fn load_stream(dir: &Path) -> Result<Option<StreamMeta>, OpenError> {
+    let path = dir.join(STREAM);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| OpenError::Corrupt {
+                path,
+                problem: e.to_string(),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(OpenError::Io(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes the stream metadata atomically.
+pub fn write_stream(dir: &Path, meta: &StreamMeta) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(meta)?;
+    bytes.push(b'\n');
+    replace_file(dir, STREAM, STREAM_TMP_PREFIX, &bytes)
+}
+
+/// Replaces `dir/name` atomically: a temp file in the same directory,
+/// fsync, rename over the old one, fsync the directory.
+fn replace_file(dir: &Path, name: &str, tmp_prefix: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{tmp_prefix}.{}", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .create(true)
@@ -200,13 +268,11 @@ pub fn write_snapshot(dir: &Path, tickets: &[Arc<Ticket>]) -> io::Result<u64> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        let bytes = encode_snapshot(tickets)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp, dir.join(SNAPSHOT))?;
-        sync_dir(dir)?;
-        Ok(bytes.len() as u64)
+        fs::rename(&tmp, dir.join(name))?;
+        sync_dir(dir)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

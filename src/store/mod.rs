@@ -22,17 +22,17 @@
 mod files;
 mod writer;
 
-pub use files::SNAPSHOT;
+pub use files::{SNAPSHOT, STREAM, StreamMeta};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::tickets::query::{self, Page, PageRequest, Position, SyncWindow};
 use crate::tickets::{Command, CommandError, Outcome, Status, Ticket, TicketId};
 use crate::triage::{Category, Priority};
 
@@ -46,6 +46,9 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// The most commands waiting for the writer; more wait for a place.
     pub queue: usize,
+    /// How many of the journals' last changes recovery keeps (for the
+    /// replay ring of clients resuming after a restart).
+    pub keep_changes: usize,
 }
 
 impl StoreConfig {
@@ -55,6 +58,7 @@ impl StoreConfig {
             compact_after_bytes: 16 * 1024 * 1024,
             max_batch: 1024,
             queue: 8192,
+            keep_changes: 0,
         }
     }
 }
@@ -87,13 +91,15 @@ pub enum StoreError {
 pub struct Applied {
     pub outcome: Outcome,
     pub before: Option<Arc<Ticket>>,
+    /// The stream version this change produced.
+    pub version: u64,
 }
 
 /// What one group commit did, for the commit hook.
 pub struct Committed<'a> {
-    pub outcomes: &'a [Outcome],
-    /// The store version these outcomes produced.
-    pub version: u64,
+    /// Each change's outcome with the version it produced: consecutive,
+    /// in commit order.
+    pub changes: &'a [(u64, Outcome)],
     /// How long the append and its fdatasync took.
     pub duration: Duration,
 }
@@ -126,29 +132,39 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// the snapshot plus the journals, as recovery would see them. For offline
 /// exports such as `ticketd triage-corrections`.
 pub fn read_only(dir: &std::path::Path) -> Result<Vec<Arc<Ticket>>, OpenError> {
-    let (state, _) = writer::replay(dir)?;
-    Ok(state.oldest_first())
+    Ok(writer::replay(dir, 0)?.state.oldest_first())
+}
+
+/// One stored ticket and its search text.
+#[derive(Debug)]
+struct Entry {
+    ticket: Arc<Ticket>,
+    /// [`query::search_text`], computed once per stored version.
+    text: Box<str>,
 }
 
 /// The tickets in memory: by id, plus their order of creation.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    by_id: HashMap<TicketId, Arc<Ticket>>,
-    order: BTreeSet<(DateTime<Utc>, TicketId)>,
+    by_id: HashMap<TicketId, Entry>,
+    order: BTreeSet<Position>,
 }
 
 impl State {
     fn put(&mut self, ticket: Arc<Ticket>) {
-        if let Some(old) = self.by_id.insert(ticket.request_id, ticket.clone()) {
-            self.order.remove(&(old.created_at, old.request_id));
+        let text = query::search_text(&ticket);
+        let position = Position::of(&ticket);
+        if let Some(old) = self.by_id.insert(ticket.request_id, Entry { ticket, text }) {
+            self.order.remove(&Position::of(&old.ticket));
         }
-        self.order.insert((ticket.created_at, ticket.request_id));
+        self.order.insert(position);
     }
 
-    fn delete(&mut self, id: &TicketId) {
-        if let Some(old) = self.by_id.remove(id) {
-            self.order.remove(&(old.created_at, old.request_id));
-        }
+    /// Removes a ticket; returns it as it was.
+    fn delete(&mut self, id: &TicketId) -> Option<Arc<Ticket>> {
+        let old = self.by_id.remove(id)?;
+        self.order.remove(&Position::of(&old.ticket));
+        Some(old.ticket)
     }
 
     fn clear(&mut self) {
@@ -157,7 +173,7 @@ impl State {
     }
 
     fn get(&self, id: &TicketId) -> Option<&Arc<Ticket>> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|e| &e.ticket)
     }
 
     fn len(&self) -> usize {
@@ -167,8 +183,60 @@ impl State {
     fn oldest_first(&self) -> Vec<Arc<Ticket>> {
         self.order
             .iter()
-            .filter_map(|(_, id)| self.by_id.get(id).cloned())
+            .filter_map(|p| self.get(&p.id).cloned())
             .collect()
+    }
+
+    /// Entries newest first, starting after `after`.
+    fn newest_first(&self, after: Option<Position>) -> impl Iterator<Item = &Entry> {
+        let range = match after {
+            Some(p) => self.order.range(..p),
+            None => self.order.range(..),
+        };
+        range.rev().filter_map(|p| self.by_id.get(&p.id))
+    }
+
+    fn page(&self, request: &PageRequest) -> Page {
+        let filter = &request.filter;
+        let mut matching = self
+            .newest_first(request.after)
+            .filter(|e| filter.matches(&e.ticket, &e.text));
+        let tickets: Vec<Arc<Ticket>> = matching
+            .by_ref()
+            .take(request.limit)
+            .map(|e| e.ticket.clone())
+            .collect();
+        let more = matching.next().is_some();
+        let total = if filter.is_empty() {
+            self.len()
+        } else {
+            self.by_id
+                .values()
+                .filter(|e| filter.matches(&e.ticket, &e.text))
+                .count()
+        };
+        Page {
+            next: if more {
+                tickets.last().map(|t| Position::of(t))
+            } else {
+                None
+            },
+            tickets,
+            total,
+        }
+    }
+
+    /// The first sync's tickets (oldest first) and how many the window
+    /// left out by its size cap or age.
+    fn first_sync(&self, window: &SyncWindow) -> Vec<Arc<Ticket>> {
+        let mut picked: Vec<Arc<Ticket>> = self
+            .newest_first(None)
+            .filter(|e| window.holds(&e.ticket))
+            .take(window.max)
+            .map(|e| e.ticket.clone())
+            .collect();
+        picked.reverse();
+        picked
     }
 }
 
@@ -178,7 +246,8 @@ struct Shared {
     /// A std lock: held only to read or apply a committed batch, never
     /// across an `.await` or an fsync.
     state: RwLock<State>,
-    /// Bumped after each applied batch; readers cache by it.
+    /// The stream version: bumped by one per change, under the state's
+    /// write lock; readers cache by it.
     version: AtomicU64,
     writable: AtomicBool,
     /// Why the store turned read-only (the first failure), for `/readyz`.
@@ -210,6 +279,10 @@ pub struct Store {
     closed: Arc<tokio::sync::Notify>,
     writer_done: Arc<AtomicBool>,
     data_dir: Arc<Path>,
+    /// The stream's identity (see [`StreamMeta`]).
+    epoch: uuid::Uuid,
+    /// The changes recovery found, until the service takes them.
+    recovered: Arc<std::sync::Mutex<VecDeque<(u64, Outcome)>>>,
 }
 
 impl Store {
@@ -217,10 +290,11 @@ impl Store {
     /// the writer. Fails without touching a file it cannot read.
     pub fn open(config: StoreConfig, hook: CommitHook) -> Result<Store, OpenError> {
         let lock = files::lock_dir(&config.data_dir)?;
-        let recovered = writer::recover(&config.data_dir)?;
+        let recovered = writer::recover(&config.data_dir, config.keep_changes)?;
+        let epoch = recovered.stream.epoch;
         let shared = Arc::new(Shared {
             state: RwLock::new(recovered.state),
-            version: AtomicU64::new(1),
+            version: AtomicU64::new(recovered.stream.version),
             writable: AtomicBool::new(true),
             failure: std::sync::Mutex::new(None),
             disk_bytes: AtomicU64::new(recovered.disk_bytes),
@@ -235,6 +309,7 @@ impl Store {
                 config,
                 recovered.next_generation,
                 recovered.compact_now,
+                epoch,
                 lock,
             ),
             rx,
@@ -250,6 +325,8 @@ impl Store {
             closed,
             writer_done,
             data_dir,
+            epoch,
+            recovered: Arc::new(std::sync::Mutex::new(recovered.changes)),
         })
     }
 
@@ -282,9 +359,33 @@ impl Store {
         (self.version(), state.oldest_first())
     }
 
-    /// A number that changes whenever the tickets do.
+    /// The stream version: how many changes the store has committed in
+    /// its epoch.
     pub fn version(&self) -> u64 {
         self.shared.version.load(Ordering::Acquire)
+    }
+
+    /// The stream's epoch: made with the store, kept across restarts.
+    pub fn epoch(&self) -> uuid::Uuid {
+        self.epoch
+    }
+
+    /// The changes recovery read from the journals (consecutive versions
+    /// ending at the version the store opened at), once; empty afterwards.
+    pub fn take_recovered_changes(&self) -> VecDeque<(u64, Outcome)> {
+        std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// One page of tickets, newest first.
+    pub fn page(&self, request: &PageRequest) -> Page {
+        self.read().page(request)
+    }
+
+    /// A client's first sync: the store version, the tickets of `window`
+    /// (oldest first), and how many tickets the store holds.
+    pub fn first_sync(&self, window: &SyncWindow) -> (u64, Vec<Arc<Ticket>>, usize) {
+        let state = self.read();
+        (self.version(), state.first_sync(window), state.len())
     }
 
     pub fn len(&self) -> usize {
@@ -303,7 +404,7 @@ impl Store {
             by_priority: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
             ..Stats::default()
         };
-        for t in state.by_id.values() {
+        for t in state.by_id.values().map(|e| &e.ticket) {
             match t.status {
                 Status::Open => stats.open += 1,
                 Status::Resolved => stats.resolved += 1,
@@ -380,6 +481,7 @@ mod tests {
     use super::*;
     use crate::tickets::NewTicket;
     use crate::triage::Analyzer;
+    use chrono::Utc;
 
     fn ticket(text: &str) -> Ticket {
         let new = NewTicket::parse(text.into(), "sys".into(), "req".into()).unwrap();

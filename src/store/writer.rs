@@ -1,6 +1,6 @@
 //! The writer thread: group commit, journal appends, compaction, recovery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::files::{self, Record};
+use super::files::{self, Record, StreamMeta};
 use super::{
     Applied, CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError,
 };
-use crate::tickets::{Change, Outcome, Ticket, TicketId};
+use crate::tickets::{Change, Outcome, Status, Ticket, TicketId};
 
 /// What recovery found.
 pub(super) struct Recovered {
@@ -23,44 +23,137 @@ pub(super) struct Recovered {
     /// Journals exist: fold them into a fresh snapshot right away.
     pub compact_now: bool,
     pub disk_bytes: u64,
+    /// The stream's identity and the version it has reached.
+    pub stream: StreamMeta,
+    /// The last changes the journals hold, as consecutive versions ending
+    /// at `stream.version` (at most `keep_changes`).
+    pub changes: VecDeque<(u64, Outcome)>,
 }
 
-/// Loads the snapshot, replays the journals in order, removes stale temps.
-pub(super) fn recover(dir: &std::path::Path) -> Result<Recovered, OpenError> {
+/// Loads the snapshot, replays the journals in order, removes stale temps,
+/// and makes sure the stream metadata is on disk (a directory without it
+/// starts a new epoch).
+pub(super) fn recover(dir: &std::path::Path, keep_changes: usize) -> Result<Recovered, OpenError> {
     let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
     files::remove_stale_temps(dir).map_err(io)?;
-    let (state, journals) = replay(dir)?;
+    let replayed = replay(dir, keep_changes)?;
+    let stream = match replayed.stream {
+        Some(meta) => StreamMeta {
+            version: replayed.version,
+            ..meta
+        },
+        None => {
+            let meta = StreamMeta {
+                epoch: uuid::Uuid::new_v4(),
+                version: replayed.version,
+            };
+            if replayed.state.len() > 0 {
+                tracing::warn!(
+                    epoch = %meta.epoch,
+                    "the store has no stream metadata ({}): starting a new epoch, so every client does a full first sync",
+                    files::STREAM
+                );
+            }
+            meta
+        }
+    };
+    if replayed.stream != Some(stream) {
+        files::write_stream(dir, &stream).map_err(|e| {
+            OpenError::Io(format!(
+                "cannot write {}: {e}",
+                dir.join(files::STREAM).display()
+            ))
+        })?;
+    }
     let disk_bytes = dir_bytes(dir);
     Ok(Recovered {
-        state,
-        next_generation: journals.last().map_or(1, |(g, _)| g + 1),
-        compact_now: !journals.is_empty(),
+        state: replayed.state,
+        next_generation: replayed.journals.last().map_or(1, |(g, _)| g + 1),
+        compact_now: !replayed.journals.is_empty(),
         disk_bytes,
+        stream,
+        changes: replayed.changes,
     })
 }
 
+/// What the files hold.
+pub(super) struct Replayed {
+    pub state: State,
+    pub journals: Vec<(u64, std::path::PathBuf)>,
+    /// The stream metadata as found (`None`: no file).
+    pub stream: Option<StreamMeta>,
+    /// The version the snapshot and journals reach.
+    pub version: u64,
+    pub changes: VecDeque<(u64, Outcome)>,
+}
+
 /// The tickets as the snapshot and the journals hold them, changing
-/// nothing on disk; and the journals read.
-pub(super) fn replay(
-    dir: &std::path::Path,
-) -> Result<(State, Vec<(u64, std::path::PathBuf)>), OpenError> {
+/// nothing on disk; the journals read; the stream's version; and the last
+/// `keep_changes` changes as the outcomes they announced.
+pub(super) fn replay(dir: &std::path::Path, keep_changes: usize) -> Result<Replayed, OpenError> {
     let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
     let mut state = State::default();
     for (_, ticket) in files::load_snapshot(dir)? {
         state.put(Arc::new(ticket));
     }
+    let stream = files::load_stream(dir)?;
+    let mut version = stream.map_or(0, |m| m.version);
+    let mut changes: VecDeque<(u64, Outcome)> = VecDeque::new();
     let journals = files::list_journals(dir).map_err(io)?;
     let mut torn = 0;
     for (_, path) in &journals {
         let (records, was_torn) = files::read_journal(path)?;
         torn += usize::from(was_torn);
         for record in records {
-            match record {
-                Record::Put { ticket } => state.put(Arc::new(ticket)),
-                Record::Delete { request_id } => state.delete(&request_id),
-                Record::Clear => state.clear(),
+            let v = record.version();
+            let outcome = match record {
+                Record::Put { ticket, .. } => {
+                    let ticket = Arc::new(ticket);
+                    let outcome = match state.get(&ticket.request_id) {
+                        None => Outcome::Created(ticket.clone()),
+                        Some(old)
+                            if ticket.status == Status::Resolved
+                                && (old.status != Status::Resolved || **old == *ticket) =>
+                        {
+                            Outcome::Resolved(ticket.clone())
+                        }
+                        Some(_) => Outcome::Updated(ticket.clone()),
+                    };
+                    state.put(ticket);
+                    Some(outcome)
+                }
+                Record::Delete { request_id, .. } => {
+                    state.delete(&request_id).map(Outcome::Deleted)
+                }
+                Record::Clear { .. } => {
+                    let count = state.len();
+                    state.clear();
+                    Some(Outcome::Cleared { count })
+                }
+            };
+            // Journals written before versions existed count one each.
+            let v = if v == 0 { version + 1 } else { v };
+            // Keep only a run of consecutive versions: anything else (a
+            // journal the snapshot already covers, replayed again) cannot
+            // be announced as "the changes after V".
+            if changes.back().is_some_and(|(last, _)| v != last + 1) {
+                changes.clear();
             }
+            if let Some(outcome) = outcome
+                && keep_changes > 0
+            {
+                if changes.len() == keep_changes {
+                    changes.pop_front();
+                }
+                changes.push_back((v, outcome));
+            } else {
+                changes.clear();
+            }
+            version = version.max(v);
         }
+    }
+    if changes.back().is_some_and(|(last, _)| *last != version) {
+        changes.clear();
     }
     if torn > 0 {
         tracing::warn!(
@@ -68,7 +161,13 @@ pub(super) fn replay(
             "dropped a torn final journal line (an append cut short by a crash, never acknowledged)"
         );
     }
-    Ok((state, journals))
+    Ok(Replayed {
+        state,
+        journals,
+        stream,
+        version,
+        changes,
+    })
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
@@ -92,15 +191,24 @@ pub(super) struct Writer {
     compaction: Option<std::thread::JoinHandle<()>>,
     /// Set by a compaction thread that failed, read by the writer.
     compaction_error: Arc<Mutex<Option<String>>>,
+    /// The stream's epoch, written with each snapshot's version.
+    epoch: uuid::Uuid,
     /// Held for the writer's life: the data directory's lock.
     _lock: File,
 }
 
 impl Writer {
-    pub fn new(config: StoreConfig, generation: u64, compact_now: bool, lock: File) -> Self {
+    pub fn new(
+        config: StoreConfig,
+        generation: u64,
+        compact_now: bool,
+        epoch: uuid::Uuid,
+        lock: File,
+    ) -> Self {
         Writer {
             config,
             generation,
+            epoch,
             journal: None,
             journal_bytes: 0,
             compact_now,
@@ -151,11 +259,15 @@ impl Writer {
         self.journal = None;
         self.journal_bytes = 0;
         self.compact_now = false;
-        let tickets = shared
-            .state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .oldest_first();
+        let (tickets, version) = {
+            let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
+            // Read under the lock: the version is bumped under the write lock.
+            (state.oldest_first(), shared.version.load(Ordering::Acquire))
+        };
+        let stream = StreamMeta {
+            epoch: self.epoch,
+            version,
+        };
         let dir = self.dir();
         let error_slot = self.compaction_error.clone();
         let shared = shared.clone();
@@ -164,6 +276,7 @@ impl Writer {
             .spawn(move || {
                 let started = Instant::now();
                 let result = files::write_snapshot(&dir, &tickets).and_then(|bytes| {
+                    files::write_stream(&dir, &stream)?;
                     for (generation, path) in files::list_journals(&dir)? {
                         if generation <= covered {
                             std::fs::remove_file(path)?;
@@ -318,12 +431,15 @@ fn commit(
         return;
     }
     // 2. Append the batch and make it durable.
+    //    Each change gets the next version.
+    let base = shared.version.load(Ordering::Acquire);
     let mut bytes = Vec::with_capacity(applied.len() * 1200);
-    for (change, ..) in &applied {
+    for (n, (change, ..)) in applied.iter().enumerate() {
+        let v = base + n as u64 + 1;
         let record = match change {
-            Change::Put(t) => Record::Put { ticket: &**t },
-            Change::Delete(id) => Record::Delete { request_id: *id },
-            Change::Clear => Record::Clear,
+            Change::Put(t) => Record::Put { ticket: &**t, v },
+            Change::Delete(id) => Record::Delete { request_id: *id, v },
+            Change::Clear => Record::Clear { v },
         };
         serde_json::to_writer(&mut bytes, &record).expect("a ticket always serializes");
         bytes.push(b'\n');
@@ -364,27 +480,34 @@ fn commit(
         for (change, ..) in &applied {
             match change {
                 Change::Put(t) => state.put(t.clone()),
-                Change::Delete(id) => state.delete(id),
+                Change::Delete(id) => {
+                    state.delete(id);
+                }
                 Change::Clear => state.clear(),
             }
         }
         // Bumped under the write lock, so a reader's (version, tickets)
         // pair is always consistent.
-        shared.version.fetch_add(1, Ordering::AcqRel);
+        shared
+            .version
+            .store(base + applied.len() as u64, Ordering::Release);
     }
-    let mut outcomes = Vec::with_capacity(applied.len());
+    let mut changes = Vec::with_capacity(applied.len());
     let mut replies = Vec::with_capacity(applied.len());
-    for (_, outcome, before, reply) in applied {
-        outcomes.push(outcome);
+    for (n, (_, outcome, before, reply)) in applied.into_iter().enumerate() {
+        changes.push((base + n as u64 + 1, outcome));
         replies.push((before, reply));
     }
     hook(&Committed {
-        outcomes: &outcomes,
-        version: shared.version.load(Ordering::Acquire),
+        changes: &changes,
         duration,
     });
-    for (outcome, (before, reply)) in outcomes.into_iter().zip(replies) {
-        let _ = reply.send(Ok(Applied { outcome, before }));
+    for ((version, outcome), (before, reply)) in changes.into_iter().zip(replies) {
+        let _ = reply.send(Ok(Applied {
+            outcome,
+            before,
+            version,
+        }));
     }
     if writer.journal_bytes >= writer.config.compact_after_bytes {
         writer.compact(shared);

@@ -5,6 +5,7 @@
 //! within its limits. Nothing in this module does I/O or knows a transport.
 
 mod fields;
+pub mod query;
 
 pub use fields::{Description, FieldError, Requester, SystemName, take_strings};
 

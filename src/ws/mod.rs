@@ -31,7 +31,9 @@ use crate::api_error::refuse;
 use crate::limits::{CapExceeded, RetryAfter, Scope};
 use crate::service::ErrorCode;
 use crate::state::AppState;
+use crate::stream::Resume;
 use crate::telemetry::RequestId;
+use crate::tickets::query::ParamError;
 
 /// The WebSocket route.
 pub fn routes() -> Router<AppState> {
@@ -47,6 +49,18 @@ async fn upgrade(
     let handshake = match handshake::check(&mut request) {
         Ok(h) => h,
         Err(refused) => return refused.into_response(),
+    };
+    // `?epoch=E&since=V`: where a reconnecting client was.
+    let resume = match resume_from_query(request.uri()) {
+        Ok(resume) => resume,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidPayload,
+                &e.to_string(),
+                None,
+            );
+        }
     };
     let headers = request.headers();
     let forwarded = headers
@@ -113,7 +127,9 @@ async fn upgrade(
         // never holds more than one fragment.
         .read_buffer_size(1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(session::FRAGMENT_BYTES * 4)
+        // One fragment at a time is buffered (each send is flushed); the
+        // largest is a 1,000th of the largest message.
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
     let response = handshake.response();
@@ -128,7 +144,7 @@ async fn upgrade(
                         Some(config),
                     )
                     .await;
-                    session::run(socket, state, peer, client, slot).await;
+                    session::run(socket, state, peer, client, slot, resume).await;
                 }
                 Err(error) => tracing::warn!(%error, "websocket upgrade failed"),
             }
@@ -137,4 +153,22 @@ async fn upgrade(
         .instrument(span),
     );
     response
+}
+
+/// The resume parameters of an upgrade's query; other parameters are
+/// ignored.
+fn resume_from_query(uri: &axum::http::Uri) -> Result<Option<Resume>, ParamError> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let params: Vec<(String, String)> = axum::extract::Query::try_from_uri(uri)
+        .map(|axum::extract::Query(p)| p)
+        .map_err(|_| ParamError::new("query", format!("cannot be decoded: {query:.64}")))?;
+    let find = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    Resume::parse(find("epoch"), find("since"))
 }

@@ -32,15 +32,26 @@ use crate::limits::{ConnectionGuard, MessageRefused};
 use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
 use crate::service::ErrorCode;
 use crate::state::AppState;
+use crate::stream::Resume;
 
 /// An upgraded connection.
 pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-/// The largest frame the server sends. A longer message (`initial_tickets`
-/// with thousands of tickets) goes out as fragments of this size, so no
-/// client's write buffer ever grows to the size of the whole message and
-/// stays that large.
+/// The usual largest frame the server sends. A longer message
+/// (`initial_tickets` with thousands of tickets) goes out as fragments of
+/// this size, so no client's write buffer ever grows to the size of the
+/// whole message and stays that large.
 pub const FRAGMENT_BYTES: usize = 4 * 1024;
+
+/// The most fragments one message is sent in: common clients refuse
+/// messages of many more (Python's `websockets` closes past 4,096), so a
+/// message longer than this many [`FRAGMENT_BYTES`] goes in larger ones.
+pub const MAX_FRAGMENTS: usize = 1000;
+
+/// The fragment size for a message of `len` bytes.
+fn fragment_bytes(len: usize) -> usize {
+    FRAGMENT_BYTES.max(len.div_ceil(MAX_FRAGMENTS))
+}
 
 /// A message this large is a bulk send: it takes a slot of
 /// `AppState::bulk_sends` and yields between fragments.
@@ -63,14 +74,16 @@ pub async fn run(
     peer: SocketAddr,
     client: IpAddr,
     slot: ConnectionGuard,
+    resume: Option<Resume>,
 ) {
     // Holds this client's connection slot until the session ends.
     let _slot = slot;
     let settings = state.ws.clone();
-    // Subscribe before the snapshot, then skip what the snapshot holds:
-    // nothing is missed and nothing is seen twice.
+    // Subscribe before the first sync (or the replay), then skip what it
+    // holds: nothing is missed and nothing is seen twice.
     let mut events = state.service.subscribe();
-    let (snapshot_version, initial) = state.service.initial_frame();
+    let catchup = state.service.sync(resume);
+    let snapshot_version = catchup.version;
     let caller = Caller { addr: client };
     let mut refused_in_a_row = 0u32;
     let metrics = state.metrics.clone();
@@ -79,20 +92,26 @@ pub async fn run(
 
     let send_timeout = settings.send_timeout();
     let end = 'session: {
-        // A large snapshot waits for a bulk-send slot (a small one goes at
-        // once), and yields between fragments: broadcasts to everyone else
-        // keep flowing while it is sent.
-        let bulk = initial.len() > BULK_BYTES;
-        let slot = if bulk {
+        // A large first sync or replay waits for a bulk-send slot (a small
+        // one goes at once), and yields as it goes: broadcasts to everyone
+        // else keep flowing while it is sent.
+        let bytes: usize = catchup.frames.iter().map(|p| p.frame.len()).sum();
+        let slot = if bytes > BULK_BYTES {
             state.bulk_sends.acquire().await.ok()
         } else {
             None
         };
-        if let Err(end) = send_text(&mut socket, initial.bytes(), send_timeout).await {
-            break 'session end;
+        for p in catchup.frames.iter().chain([&catchup.state]) {
+            if let Err(end) = send_text(&mut socket, p.frame.bytes(), send_timeout).await {
+                break 'session end;
+            }
+            metrics.ws_sent(p.event);
+            if bytes > BULK_BYTES {
+                tokio::task::yield_now().await;
+            }
         }
         drop(slot);
-        metrics.ws_sent("initial_tickets");
+        drop(catchup);
         let mut ping = tokio::time::interval_at(
             Instant::now() + settings.ping_interval(),
             settings.ping_interval(),
@@ -270,20 +289,21 @@ async fn handle(
 }
 
 /// Sends one text message from shared bytes: as one frame, or as
-/// fragments of at most [`FRAGMENT_BYTES`]. The bytes are the encoded event,
+/// fragments (see [`fragment_bytes`]). The bytes are the encoded event,
 /// shared by every client; nothing is copied or re-validated per client.
 /// `within` bounds the whole message, not each fragment: a client reading a
 /// large `initial_tickets` a trickle at a time cannot hold its bulk-send
 /// slot for longer than that.
 async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Result<(), End> {
     let deadline = Instant::now() + within;
-    if text.len() <= FRAGMENT_BYTES {
+    let fragment = fragment_bytes(text.len());
+    if text.len() <= fragment {
         let frame = WireFrame::message(text.clone(), OpCode::Data(Data::Text), true);
         return send_by(socket, Message::Frame(frame), deadline).await;
     }
     let mut start = 0;
     while start < text.len() {
-        let end = (start + FRAGMENT_BYTES).min(text.len());
+        let end = (start + fragment).min(text.len());
         let opcode = if start == 0 {
             OpCode::Data(Data::Text)
         } else {
