@@ -8,8 +8,8 @@
 //!   last-client latency (submit to the slowest client) percentiles;
 //! - acknowledgement latency (submit to `ticket_submitted`: the durable
 //!   commit as a client sees it);
-//! - connection rate (a client counts as connected once its whole
-//!   `initial_tickets` has arrived), failed connections, drops (deliveries
+//! - connection rate (a client counts as connected once its whole first
+//!   sync, `initial_tickets` then `sync_state`, has arrived), failed connections, drops (deliveries
 //!   that never came, connections the server closed);
 //! - with `--server-pid`, the server's resident memory and CPU time per
 //!   delivered event, read from `/proc`.
@@ -256,15 +256,16 @@ async fn connect(
     )
     .await?;
     let mut ws = ws;
-    // Connected means served: wait for the whole `initial_tickets`.
+    // Connected means served: wait for the whole first sync (its
+    // `initial_tickets`, then `sync_state`).
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(text))) if text.starts_with("{\"event\":\"initial_tickets\"") => {
+            Some(Ok(Message::Text(text))) if text.starts_with("{\"event\":\"sync_state\"") => {
                 return Ok(ws);
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),
-            None => anyhow::bail!("closed before initial_tickets"),
+            None => anyhow::bail!("closed before sync_state"),
         }
     }
 }

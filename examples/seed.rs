@@ -4,6 +4,8 @@
 //! ```sh
 //! cargo run --release --example seed -- --tickets 100000 --data-dir /tmp/ticketd-bench/data
 //! ```
+//! With `--resolved-percent 95` the oldest 95% are resolved, 30 days ago
+//! (`--resolved-days-ago`): the store of the sync benchmarks.
 //! It refuses to overwrite an existing `tickets_storage.json`.
 
 use std::io::Write;
@@ -23,6 +25,12 @@ struct Args {
     /// The data directory to create the store in.
     #[arg(long)]
     data_dir: PathBuf,
+    /// Percent of the tickets resolved (the oldest ones), each resolved
+    /// `--resolved-days-ago` days ago.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    resolved_percent: u8,
+    #[arg(long, default_value_t = 30)]
+    resolved_days_ago: i64,
 }
 
 const TEXTS: &[(&str, &str)] = &[
@@ -67,7 +75,14 @@ fn main() -> anyhow::Result<()> {
         path.display()
     );
     let analyzer = Analyzer::builtin();
-    let start = Utc::now() - Duration::seconds(args.tickets as i64);
+    let resolved = args.tickets * usize::from(args.resolved_percent) / 100;
+    let resolved_at = Utc::now() - Duration::days(args.resolved_days_ago);
+    // Resolved tickets were created before they were resolved.
+    let start = if resolved > 0 {
+        resolved_at - Duration::seconds(args.tickets as i64)
+    } else {
+        Utc::now() - Duration::seconds(args.tickets as i64)
+    };
     let file = std::fs::File::create(&path)?;
     let mut out = std::io::BufWriter::new(file);
     let mut ser = serde_json::Serializer::pretty(&mut out);
@@ -82,7 +97,12 @@ fn main() -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let triage = analyzer.analyze(&description, system);
-        let ticket = Ticket::create(new, triage, start + Duration::seconds(n as i64));
+        let mut ticket = Ticket::create(new, triage, start + Duration::seconds(n as i64));
+        if n < resolved {
+            ticket.status = ticketd::tickets::Status::Resolved;
+            ticket.resolved_at = Some(resolved_at);
+            ticket.updated_at = resolved_at;
+        }
         map.serialize_entry(&ticket.request_id, &ticket)?;
     }
     map.end()?;

@@ -3,7 +3,14 @@
 // list items keyed by ticket id; user actions only send requests and wait for
 // the server's broadcast to change the page.
 //
-// Modules: connection.js (WebSocket, backoff, refs), ticket-view.js (one
+// The first sync may hold only the newest tickets (`sync_state.complete`
+// false): the board says so, "Load more" walks `GET /api/tickets` for the
+// older ones, and while the list is partial the filters also ask the API, so
+// a search finds tickets that were never loaded. Fetched tickets join
+// `tickets` and then follow the live events like any other; a ticket the
+// page already has keeps its live state.
+//
+// Modules: connection.js (WebSocket, backoff, resume, refs), ticket-view.js (one
 // ticket's DOM, text only), filters.js (filters <-> URL), fields.js (the
 // submit form's rules), session.js (admin sign-in), time.js (ages).
 
@@ -27,12 +34,48 @@ let loadedOnce = false;
 let filters = filtering.fromUrl();
 let adminView = false;
 
+/** Tickets asked of the API at once. */
+const PAGE = 100;
+/** Quiet time after the last filter change before the API is asked. */
+const SEARCH_DEBOUNCE_MS = 300;
+
+/** Tickets in the whole store, as the server last said (sync_state, stats_update). */
+let storeTotal = 0;
+/** Whether `tickets` holds every ticket in the store. */
+let listComplete = true;
+/** Whether `tickets` are the newest ones, none older loaded out of order. */
+let contiguous = true;
+/** Whether a sync_state arrived yet (the first one is the page load). */
+let syncedOnce = false;
+/** Bumped by every full sync: API answers asked for before it are dropped. */
+let generation = 0;
+/** Tickets deleted since the last full sync: an API page asked for before the deletion may still hold them. */
+const deleted = new Set();
+/** The version of the last all_tickets_cleared (-1: none since the last full sync). */
+let clearedAt = -1;
+/** Where the "Load more" walk over the API stands: the next page's cursor (null: the first page). */
+let walkCursor = null;
+/** The API search behind the current filters while the list is partial: {key, busy, total, cursor, error}. */
+let search = null;
+let searchTimer = null;
+let loadingMore = false;
+
 const list = $("ticket-list");
 
 // ---------------------------------------------------------------- tickets
 
+/** An RFC 3339 UTC time that sorts as a string as the time does (its fraction has 0 to 9 digits). */
+function timeKey(iso) {
+  const m = /^([^.]*?)(?:\.(\d{1,9}))?Z$/.exec(iso);
+  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}Z` : iso;
+}
+
+function compare(x, y) {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 function byNewest(a, b) {
-  return b.created_at.localeCompare(a.created_at) || b.request_id.localeCompare(a.request_id);
+  return compare(timeKey(b.created_at), timeKey(a.created_at)) || compare(b.request_id, a.request_id);
 }
 
 function upsert(ticket, { animate = false, flash = false } = {}) {
@@ -88,31 +131,73 @@ function applyInitial(all) {
   for (const t of [...fresh.values()].sort(byNewest)) upsert(t, { animate: loadedOnce });
   tickets = fresh;
   loadedOnce = true;
+  // What was loaded or searched on top of the old list is gone with it.
+  generation += 1;
+  deleted.clear();
+  clearedAt = -1;
+  walkCursor = null;
+  contiguous = true;
+  clearTimeout(searchTimer);
+  search = null;
+  setMoreStatus("");
+}
+
+/** Where the stream stands after a (re)connection: a full sync or a resumed one. */
+function applySync(state) {
+  const reconnected = syncedOnce;
+  syncedOnce = true;
+  if (Number.isSafeInteger(state.total)) storeTotal = state.total;
+  // A resumed connection replayed what it missed into the list it had:
+  // that list is as complete as it was.
+  if (!state.recovered) listComplete = state.complete !== false;
+  document.body.dataset.sync = state.recovered ? "recovered" : "full";
+  let text = "";
+  if (state.recovered) {
+    const n = state.sent ?? 0;
+    text = n === 0 ? "Reconnected: nothing was missed." : `Reconnected: caught up on ${count(n, "missed change")}.`;
+  } else if (reconnected) {
+    text = "Reconnected: the list was reloaded from the server.";
+  }
+  $("sync-status").textContent = text;
+  connection.request("get_stats").catch(() => {});
+  updateSearch();
   refresh();
 }
 
-function applyEvent(event, data) {
+function applyEvent(event, data, meta = {}) {
   switch (event) {
     case "initial_tickets":
       applyInitial(data);
-      connection.request("get_stats").catch(() => {});
+      return;
+    case "sync_state":
+      applySync(data);
       return;
     case "new_ticket":
-      upsert(data, { animate: true });
+      if (!tickets.has(data.request_id)) storeTotal += 1;
+      upsert(data, { animate: !meta.replay });
       break;
     case "ticket_updated":
     case "ticket_resolved":
-      upsert(data, { flash: true });
+      // An update to a ticket this partial list never loaded brings it in.
+      if (!tickets.has(data.request_id)) noteInsertion(data);
+      upsert(data, { flash: !meta.replay });
       break;
     case "ticket_deleted":
+      deleted.add(data.ticket_id);
+      storeTotal = Math.max(0, storeTotal - 1);
       remove(data.ticket_id);
       break;
     case "all_tickets_cleared":
       for (const id of [...items.keys()]) remove(id);
       tickets.clear();
+      clearedAt = meta.v ?? Number.MAX_SAFE_INTEGER;
+      storeTotal = 0;
+      listComplete = true;
       break;
     case "stats_update":
+      if (Number.isSafeInteger(data.total)) storeTotal = data.total;
       renderStats(data);
+      if (!meta.replay) refresh();
       return;
     case "error":
       // An error without a ref we are waiting for (e.g. rate limiting).
@@ -121,6 +206,177 @@ function applyEvent(event, data) {
     default:
       return;
   }
+  // Replayed events are shown together at their sync_state.
+  if (!meta.replay) refresh();
+}
+
+// ---------------------------------------------------------------- older tickets
+
+function count(n, noun) {
+  return `${n.toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** Whether the store holds tickets this page has not loaded. */
+function isPartial() {
+  return loadedOnce && !listComplete && tickets.size < storeTotal;
+}
+
+function oldestLoaded() {
+  let oldest = null;
+  for (const t of tickets.values()) if (!oldest || byNewest(t, oldest) > 0) oldest = t;
+  return oldest;
+}
+
+/** A ticket joins the list from outside the walk: if it is older than the oldest, the list has a gap. */
+function noteInsertion(ticket) {
+  if (listComplete) return;
+  const oldest = oldestLoaded();
+  if (oldest && byNewest(ticket, oldest) > 0) contiguous = false;
+}
+
+/** Where the stream stood when an API request was made, to judge its answer. */
+function requestContext() {
+  return { generation, v: connection.version ?? -1 };
+}
+
+/**
+ * Adds the tickets of an API page that the page does not have. A ticket it
+ * has keeps its live state (the events are at least as new); one deleted,
+ * or cleared away, after the request was made is not brought back.
+ * Returns how many were added, or null when a full sync made the answer stale.
+ */
+function merge(page, context, { walk = false } = {}) {
+  if (context.generation !== generation) return null;
+  let added = 0;
+  for (const t of page) {
+    const id = t?.request_id;
+    if (!id || tickets.has(id) || deleted.has(id) || clearedAt > context.v) continue;
+    if (!walk) noteInsertion(t);
+    upsert(t, { animate: true });
+    added += 1;
+  }
+  return added;
+}
+
+/** One page of `GET /api/tickets`: {tickets, next_cursor, total}. */
+async function fetchTickets(params) {
+  let response;
+  try {
+    response = await fetch(`/api/tickets?${params}`, { headers: { Accept: "application/json" } });
+  } catch {
+    throw new Error("Could not reach the server. Try again once the connection is back.");
+  }
+  const body = await response.json().catch(() => null);
+  if (response.status === 429) throw new Error("Too many requests right now. Wait a moment and try again.");
+  if (!response.ok) throw new Error(body?.error?.message ?? `The server answered HTTP ${response.status}.`);
+  if (!body || !Array.isArray(body.tickets)) throw new Error("The server's answer was not a page of tickets.");
+  return body;
+}
+
+function setMoreStatus(text, kind = "") {
+  const status = $("more-status");
+  status.textContent = text;
+  status.className = `form-status ${kind}`;
+}
+
+/** "Load more": the next tickets of the walk over every ticket, newest first. */
+async function walkOlder() {
+  let added = 0;
+  // Pages the list already holds add nothing: keep going until something new came.
+  while (added < PAGE) {
+    const context = requestContext();
+    const params = new URLSearchParams({ limit: String(PAGE) });
+    if (walkCursor) params.set("cursor", walkCursor);
+    const page = await fetchTickets(params);
+    const n = merge(page.tickets, context, { walk: true });
+    if (n === null) return "The list was reloaded from the server meanwhile.";
+    added += n;
+    if (Number.isSafeInteger(page.total)) storeTotal = Math.max(page.total, tickets.size);
+    walkCursor = page.next_cursor ?? null;
+    if (walkCursor === null) {
+      // Every ticket is here now; later ones come as events.
+      listComplete = true;
+      contiguous = true;
+      updateSearch();
+      break;
+    }
+  }
+  return added === 0 ? "No older tickets." : `Loaded ${count(added, "older ticket")}.`;
+}
+
+/** "Load more matches": the next page of the API search. */
+async function searchMore() {
+  const { key, cursor } = search;
+  const context = requestContext();
+  const params = filtering.toApi(filters);
+  params.set("limit", String(PAGE));
+  params.set("cursor", cursor);
+  const page = await fetchTickets(params);
+  if (search?.key !== key) return "";
+  const n = merge(page.tickets, context);
+  if (n === null) return "The list was reloaded from the server meanwhile.";
+  search = { ...search, total: page.total ?? search.total, cursor: page.next_cursor ?? null };
+  return `Loaded ${count(n, "more match")}.`;
+}
+
+async function loadMore() {
+  if (loadingMore) return;
+  const searching = Boolean(filtering.isActive(filters) && search?.cursor);
+  const button = $("load-more");
+  loadingMore = true;
+  button.disabled = true;
+  button.textContent = "Loading…";
+  list.setAttribute("aria-busy", "true");
+  setMoreStatus("");
+  let text = "";
+  let kind = "";
+  try {
+    text = searching ? await searchMore() : await walkOlder();
+    kind = "ok";
+  } catch (error) {
+    text = error.message;
+    kind = "error";
+  } finally {
+    loadingMore = false;
+    button.disabled = false;
+    list.removeAttribute("aria-busy");
+  }
+  const hadFocus = document.activeElement === button;
+  setMoreStatus(text, kind);
+  refresh();
+  // The button goes once everything is loaded: keep the focus in the board.
+  if (hadFocus && button.hidden) $("board").focus({ preventScroll: true });
+}
+
+/** Starts (debounced) or drops the API search the current filters need. */
+function updateSearch() {
+  const key = isPartial() && filtering.isActive(filters) ? JSON.stringify(filters) : null;
+  if (key === (search?.key ?? null)) return;
+  clearTimeout(searchTimer);
+  search = key === null ? null : { key, busy: true, total: null, cursor: null, error: "" };
+  if (key !== null) searchTimer = setTimeout(runSearch, SEARCH_DEBOUNCE_MS);
+}
+
+async function runSearch() {
+  const key = search?.key;
+  if (!key) return;
+  const context = requestContext();
+  const params = filtering.toApi(filters);
+  params.set("limit", String(PAGE));
+  let next;
+  try {
+    const page = await fetchTickets(params);
+    if (search?.key !== key) return;
+    if (merge(page.tickets, context) === null) {
+      // A full sync replaced the list meanwhile (and asked again).
+      return;
+    }
+    next = { key, busy: false, total: page.total ?? page.tickets.length, cursor: page.next_cursor ?? null, error: "" };
+  } catch (error) {
+    if (search?.key !== key) return;
+    next = { key, busy: false, total: null, cursor: null, error: error.message };
+  }
+  search = next;
   refresh();
 }
 
@@ -134,10 +390,37 @@ function refresh() {
     if (visible) shown += 1;
   }
   const total = tickets.size;
-  $("shown").textContent = !loadedOnce ? "" : filtering.isActive(filters) ? `${shown} of ${total} shown` : `${total} ${total === 1 ? "ticket" : "tickets"}`;
+  const active = filtering.isActive(filters);
+  const partial = isPartial();
+  let text = "";
+  if (!loadedOnce) text = "";
+  else if (active && partial) {
+    if (search?.busy) text = `${shown.toLocaleString()} shown · searching all ${count(storeTotal, "ticket")}…`;
+    else if (search?.error) text = `${shown.toLocaleString()} of ${count(total, "loaded ticket")} shown · the search of all tickets failed: ${search.error}`;
+    else if (search) text = `${shown.toLocaleString()} shown · ${search.total.toLocaleString()} of ${count(storeTotal, "ticket")} match`;
+    else text = `${shown.toLocaleString()} of ${total.toLocaleString()} shown`;
+  } else if (active) text = `${shown.toLocaleString()} of ${total.toLocaleString()} shown`;
+  else if (partial) {
+    text = contiguous
+      ? `Showing the ${total.toLocaleString()} most recent of ${count(storeTotal, "ticket")}`
+      : `Showing ${total.toLocaleString()} of ${count(storeTotal, "ticket")}`;
+  } else text = count(total, "ticket");
+  $("shown").textContent = text;
   const empty = $("empty");
   empty.hidden = !loadedOnce || shown > 0;
-  empty.textContent = total === 0 ? "No tickets yet. Submit the first one with the form." : "No ticket matches these filters.";
+  empty.textContent =
+    total === 0 && partial && !active
+      ? "No open or recent tickets. Older ones can be loaded."
+      : total === 0 && !partial
+        ? "No tickets yet. Submit the first one with the form."
+        : active && partial && search?.busy
+          ? "Searching all tickets…"
+          : "No ticket matches these filters.";
+  const searchCanGoOn = active && partial && Boolean(search?.cursor);
+  const button = $("load-more");
+  button.hidden = !loadingMore && !searchCanGoOn && !(partial && !active);
+  if (!loadingMore) button.textContent = searchCanGoOn ? "Load more matches" : "Load more";
+  $("more").hidden = button.hidden && !$("more-status").textContent;
   $("filters-reset").hidden = !filtering.isActive(filters);
   for (const chip of document.querySelectorAll(".stat-chip")) {
     chip.setAttribute("aria-pressed", String(filters[chip.dataset.filterKey] === chip.dataset.filterValue));
@@ -173,6 +456,7 @@ function readFilters() {
     category: $("fl-category").value,
   };
   filtering.toUrl(filters);
+  updateSearch();
   refresh();
 }
 
@@ -180,6 +464,7 @@ function setFilter(key, value) {
   filters = { ...filters, [key]: filters[key] === value ? "" : value };
   showFilters();
   filtering.toUrl(filters);
+  updateSearch();
   refresh();
 }
 
@@ -466,6 +751,7 @@ function onConnectionState(state, detail) {
 const connection = new Connection({ onEvent: applyEvent, onState: onConnectionState });
 
 $("conn-retry").addEventListener("click", () => connection.retryNow());
+$("load-more").addEventListener("click", loadMore);
 $("filters").addEventListener("input", (e) => {
   if (e.target.id === "q") readFilters();
 });
@@ -475,6 +761,7 @@ $("filters-reset").addEventListener("click", () => {
   filters = { q: "", status: "", priority: "", category: "" };
   showFilters();
   filtering.toUrl(filters);
+  updateSearch();
   refresh();
   $("q").focus();
 });

@@ -40,3 +40,15 @@ export function matches(ticket, filters) {
   }
   return true;
 }
+
+/**
+ * The same filters as `GET /api/tickets` query parameters. The server's `q`
+ * is one case-insensitive substring of the description, system or
+ * requester, so its matches are a subset of `matches` (which also looks at
+ * the category, team and id, word by word).
+ */
+export function toApi(filters) {
+  const params = new URLSearchParams();
+  for (const key of KEYS) if (filters[key]) params.set(key, filters[key]);
+  return params;
+}

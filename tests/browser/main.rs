@@ -608,3 +608,383 @@ async fn a_ticket_the_analyzer_is_unsure_is_critical_is_marked_review_first() {
         })
         .await;
 }
+
+/// Makes the page note the URL of every WebSocket it opens in
+/// `window.__wsUrls` (the page's own code is unchanged: it looks
+/// `WebSocket` up at each connection).
+async fn record_sockets(page: &Page) {
+    page.js(
+        "(() => { \
+           window.__wsUrls = window.__wsUrls || []; \
+           window.__NativeWebSocket = window.__NativeWebSocket || window.WebSocket; \
+           window.WebSocket = class extends window.__NativeWebSocket { \
+             constructor(url, protocols) { window.__wsUrls.push(String(url)); super(url, protocols); } \
+           }; \
+           return true; \
+         })()",
+    )
+    .await;
+}
+
+/// Cuts the page's connection without touching the server: the socket is
+/// closed (as when the browser goes offline) and every reconnection attempt
+/// fails at once until [`reconnect`].
+async fn disconnect(page: &Page) {
+    record_sockets(page).await;
+    page.js("(() => { \
+           window.WebSocket = class extends EventTarget { \
+             static CONNECTING = 0; static OPEN = 1; static CLOSING = 2; static CLOSED = 3; \
+             constructor(url) { \
+               super(); window.__wsUrls.push(String(url)); this.readyState = 3; \
+               setTimeout(() => this.dispatchEvent(new Event('close')), 0); \
+             } \
+             send() {} \
+             close() {} \
+           }; \
+           window.dispatchEvent(new Event('offline')); \
+           return true; \
+         })()")
+        .await;
+}
+
+/// Lets the page connect again, and tells it to try now.
+async fn reconnect(page: &Page) {
+    record_sockets(page).await;
+    page.js("(() => { window.dispatchEvent(new Event('online')); return true; })()")
+        .await;
+}
+
+/// The URL of the last WebSocket the page opened, as [`record_sockets`] saw it.
+async fn last_socket_url(page: &Page) -> String {
+    page.js("window.__wsUrls[window.__wsUrls.length - 1]")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Like [`assert_no_console_errors`], but a failed WebSocket connection
+/// (the server was down on purpose) is expected.
+async fn assert_no_console_errors_but_reconnects(page: &Page) {
+    let entries = page.console().await;
+    let errors: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| {
+            !e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("WebSocket connection to")
+        })
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "console errors:\n{}",
+        errors
+            .iter()
+            .map(|e| e["message"].to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+async fn text_of(page: &Page, id: &str) -> String {
+    page.eval(
+        "return document.getElementById(arguments[0]).textContent;",
+        json!([id]),
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+#[tokio::test]
+async fn page_resumes_after_a_server_restart() {
+    let Some(browser) = Browser::start("page_resumes_after_a_server_restart").await else {
+        return;
+    };
+    let mut app = spawn_app().await;
+    let first = submit(&app, "Laptop battery is swollen and the lid does not close").await;
+    let page = open(&browser, &app, DESKTOP).await;
+    browser
+        .run(async {
+            page.wait_for("the first sync", "document.body.dataset.sync === 'full'")
+                .await;
+            page.wait_for(
+                "one ticket",
+                "document.querySelectorAll('#ticket-list > li').length === 1",
+            )
+            .await;
+            assert_eq!(text_of(&page, "sync-status").await, "");
+            record_sockets(&page).await;
+
+            app.stop();
+            page.wait_for(
+                "the indicator to leave connected",
+                "['reconnecting', 'offline'].includes(document.getElementById('conn').dataset.state)",
+            )
+            .await;
+            // While the server is down the page keeps what it has.
+            assert_eq!(listed_ids(&page).await, vec![first.clone()]);
+            assert_eq!(page.js("document.body.dataset.sync").await, "full");
+
+            app.restart_same_port().await;
+            // The page was up to date: it resumes with nothing to replay,
+            // and gets no initial_tickets.
+            page.wait_for_within(
+                "the page to resume",
+                "document.getElementById('conn').dataset.state === 'connected' && document.body.dataset.sync === 'recovered'",
+                Duration::from_secs(30),
+            )
+            .await;
+            let url = last_socket_url(&page).await;
+            assert!(
+                url.contains("/ws?epoch=") && url.contains("&since="),
+                "the page resumed with {url}"
+            );
+            assert_eq!(
+                text_of(&page, "sync-status").await,
+                "Reconnected: nothing was missed."
+            );
+            assert_eq!(listed_ids(&page).await, vec![first.clone()]);
+
+            // And it is live: a ticket submitted over HTTPS shows up.
+            let added = submit(&app, "Docking station not detected after the update").await;
+            page.wait_for(
+                "the ticket submitted after the restart",
+                &format!("document.querySelector('#ticket-list li[data-id=\"{added}\"]')"),
+            )
+            .await;
+            assert_eq!(listed_ids(&page).await, vec![added.clone(), first.clone()]);
+            page.wait_for("live stats", "document.getElementById('s-total').textContent === '2'")
+                .await;
+            assert_eq!(page.js("document.body.dataset.sync").await, "recovered");
+            assert_eq!(text_of(&page, "shown").await, "2 tickets");
+            assert_no_console_errors_but_reconnects(&page).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn page_catches_up_on_changes_missed_while_disconnected() {
+    let Some(browser) = Browser::start("page_catches_up_on_changes_missed").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let kept = submit(&app, "Kept, and resolved while the page was away").await;
+    let gone = submit(&app, "Deleted while the page was away").await;
+    let other = submit(&app, "Untouched while the page was away").await;
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            page.wait_for(
+                "three tickets",
+                "document.querySelectorAll('#ticket-list > li').length === 3",
+            )
+            .await;
+            page.wait_for("the first sync", "document.body.dataset.sync === 'full'")
+                .await;
+
+            disconnect(&page).await;
+            page.wait_for(
+                "the indicator to leave connected",
+                "['reconnecting', 'offline'].includes(document.getElementById('conn').dataset.state)",
+            )
+            .await;
+
+            // Three changes the page can only learn from the replay.
+            let token = app.login_token("admin", &admin_password(&app)).await;
+            let http = app.http();
+            let deleted = http
+                .delete(format!("{}/api/tickets/{gone}", app.base_url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(deleted.status(), 200);
+            let resolved = http
+                .post(format!("{}/api/tickets/{kept}/resolve", app.base_url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resolved.status(), 200);
+            let added = submit(&app, "Submitted while the page was away").await;
+            // Still nothing: the page is not connected.
+            assert_eq!(listed_ids(&page).await.len(), 3);
+
+            reconnect(&page).await;
+            page.wait_for_within(
+                "the page to resume",
+                "document.getElementById('conn').dataset.state === 'connected' && document.body.dataset.sync === 'recovered'",
+                Duration::from_secs(20),
+            )
+            .await;
+            let url = last_socket_url(&page).await;
+            assert!(
+                url.contains("/ws?epoch=") && url.contains("&since="),
+                "the page resumed with {url}"
+            );
+            assert_eq!(
+                text_of(&page, "sync-status").await,
+                "Reconnected: caught up on 3 missed changes."
+            );
+            page.wait_for(
+                "the caught-up list",
+                &format!(
+                    "(() => {{ const ids = [...document.querySelectorAll('#ticket-list > li:not(.leaving)')].map(li => li.dataset.id); return ids.length === 3 && ids.includes('{added}') && !ids.includes('{gone}'); }})()"
+                ),
+            )
+            .await;
+            assert_eq!(
+                listed_ids(&page).await,
+                vec![added.clone(), other.clone(), kept.clone()],
+                "newest first, no duplicates"
+            );
+            assert_eq!(
+                page.js(&format!(
+                    "document.querySelector('{}').classList.contains('resolved')",
+                    item(&kept)
+                ))
+                .await,
+                true
+            );
+            page.wait_for("stats after the catch-up", "document.getElementById('s-total').textContent === '3' && document.getElementById('s-resolved').textContent === '1'")
+                .await;
+            // Live again.
+            let live = submit(&app, "After the catch-up").await;
+            page.wait_for("a live ticket", &format!("document.querySelector('{}')", item(&live).replace('\'', "\\'")))
+                .await;
+            assert_eq!(listed_ids(&page).await.len(), 4);
+            assert_no_console_errors_but_reconnects(&page).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_bounded_first_sync_loads_more_on_demand_and_searches_the_server() {
+    let Some(browser) = Browser::start("a_bounded_first_sync_loads_more").await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        args: vec!["--sync-max-tickets".into(), "3".into()],
+        envs: vec![],
+    })
+    .await;
+    // Oldest first; only the oldest mentions Zanzibar.
+    let mut ids = Vec::new();
+    for description in [
+        "Router in the Zanzibar meeting room blinks amber",
+        "Mouse cursor jumps around the screen",
+        "Monitor flickers in room 4",
+        "Wi-Fi drops every hour on floor 2",
+        "Shared drive is read-only since this morning",
+    ] {
+        ids.push(submit(&app, description).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    let visible = "[...document.querySelectorAll('#ticket-list > li:not(.leaving)')].filter(li => !li.hidden).map(li => li.dataset.id)";
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            page.wait_for("the first sync", "document.body.dataset.sync === 'full'")
+                .await;
+            page.wait_for(
+                "three tickets",
+                "document.querySelectorAll('#ticket-list > li').length === 3",
+            )
+            .await;
+            assert_eq!(listed_ids(&page).await, newest_first[..3].to_vec());
+            assert_eq!(
+                text_of(&page, "shown").await,
+                "Showing the 3 most recent of 5 tickets"
+            );
+            assert_eq!(
+                page.js("!document.getElementById('more').hidden && !document.getElementById('load-more').hidden")
+                    .await,
+                true,
+                "a Load more button"
+            );
+            // The partial list's text and button fit a phone.
+            let phone = open(&browser, &app, PHONE).await;
+            phone
+                .wait_for(
+                    "the partial list on a phone",
+                    "!document.getElementById('load-more').hidden && document.querySelectorAll('#ticket-list > li').length === 3",
+                )
+                .await;
+            assert_eq!(
+                phone
+                    .js("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+                    .await,
+                true,
+                "horizontal scroll at 375px"
+            );
+
+            // A search finds the ticket that was never loaded, through the API.
+            page.find("#q").await.type_text("zanzibar").await;
+            page.wait_for(
+                "the unloaded ticket found by the server",
+                &format!(
+                    "(() => {{ const li = document.querySelector('{}'); return li && !li.hidden; }})()",
+                    item(&ids[0]).replace('\'', "\\'")
+                ),
+            )
+            .await;
+            let shown: Vec<String> = serde_json::from_value(page.js(visible).await).unwrap();
+            assert_eq!(shown, vec![ids[0].clone()]);
+            page.wait_for(
+                "the count of matches",
+                "document.getElementById('shown').textContent === '1 shown · 1 of 5 tickets match'",
+            )
+            .await;
+
+            // Back to the list: the match stays, in its place; the rest can be loaded.
+            page.find("#filters-reset").await.click().await;
+            page.wait_for(
+                "the whole loaded list",
+                "document.querySelectorAll('#ticket-list > li:not([hidden])').length === 4",
+            )
+            .await;
+            assert_eq!(text_of(&page, "shown").await, "Showing 4 of 5 tickets");
+            page.find("#load-more").await.click().await;
+            page.wait_for(
+                "all five tickets",
+                "document.querySelectorAll('#ticket-list > li').length === 5",
+            )
+            .await;
+            let listed = listed_ids(&page).await;
+            assert_eq!(listed, newest_first, "newest first, no duplicates");
+            assert_eq!(listed.iter().collect::<HashSet<_>>().len(), 5);
+            page.wait_for(
+                "the Load more button to go",
+                "document.getElementById('load-more').hidden",
+            )
+            .await;
+            assert_eq!(text_of(&page, "shown").await, "5 tickets");
+            assert_eq!(text_of(&page, "more-status").await, "Loaded 1 older ticket.");
+
+            // Complete now: filtering is local again.
+            page.find("#q").await.type_text("flickers").await;
+            page.wait_for(
+                "the local filter",
+                "document.getElementById('shown').textContent === '1 of 5 shown'",
+            )
+            .await;
+            let shown: Vec<String> = serde_json::from_value(page.js(visible).await).unwrap();
+            assert_eq!(shown, vec![ids[2].clone()]);
+
+            // A new ticket arrives live, no duplicate.
+            let live = submit(&app, "Projector flickers in the board room").await;
+            page.wait_for(
+                "the live ticket",
+                "document.getElementById('shown').textContent === '2 of 6 shown'",
+            )
+            .await;
+            assert_eq!(listed_ids(&page).await[0], live);
+            assert_no_console_errors(&page).await;
+        })
+        .await;
+}
