@@ -345,7 +345,7 @@ async fn api(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<Valu
         let started = Instant::now();
         let page = get(format!(
             "{base}/api/tickets?limit=100&q={}",
-            q.replace(' ', "%20")
+            q.replace(' ', "%20").replace('#', "%23")
         ))
         .await?;
         micros.push(started.elapsed().as_micros() as u64);

@@ -24,7 +24,7 @@ mod writer;
 
 pub use files::{SNAPSHOT, STREAM, StreamMeta};
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -143,28 +143,28 @@ struct Entry {
     text: Box<str>,
 }
 
-/// The tickets in memory: by id, plus their order of creation.
+/// The tickets in memory, in their order of creation, plus an index by id.
+/// Listing walks the ordered map directly, with no lookup per ticket.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    by_id: HashMap<TicketId, Entry>,
-    order: BTreeSet<Position>,
+    by_id: HashMap<TicketId, Position>,
+    order: BTreeMap<Position, Entry>,
 }
 
 impl State {
     fn put(&mut self, ticket: Arc<Ticket>) {
         let text = query::search_text(&ticket);
         let position = Position::of(&ticket);
-        if let Some(old) = self.by_id.insert(ticket.request_id, Entry { ticket, text }) {
-            self.order.remove(&Position::of(&old.ticket));
+        if let Some(old) = self.by_id.insert(ticket.request_id, position) {
+            self.order.remove(&old);
         }
-        self.order.insert(position);
+        self.order.insert(position, Entry { ticket, text });
     }
 
     /// Removes a ticket; returns it as it was.
     fn delete(&mut self, id: &TicketId) -> Option<Arc<Ticket>> {
-        let old = self.by_id.remove(id)?;
-        self.order.remove(&Position::of(&old.ticket));
-        Some(old.ticket)
+        let position = self.by_id.remove(id)?;
+        self.order.remove(&position).map(|e| e.ticket)
     }
 
     fn clear(&mut self) {
@@ -173,48 +173,50 @@ impl State {
     }
 
     fn get(&self, id: &TicketId) -> Option<&Arc<Ticket>> {
-        self.by_id.get(id).map(|e| &e.ticket)
+        self.by_id
+            .get(id)
+            .and_then(|p| self.order.get(p))
+            .map(|e| &e.ticket)
     }
 
     fn len(&self) -> usize {
         self.by_id.len()
     }
 
+    fn tickets(&self) -> impl Iterator<Item = &Arc<Ticket>> {
+        self.order.values().map(|e| &e.ticket)
+    }
+
     fn oldest_first(&self) -> Vec<Arc<Ticket>> {
-        self.order
-            .iter()
-            .filter_map(|p| self.get(&p.id).cloned())
-            .collect()
+        self.tickets().cloned().collect()
     }
 
-    /// Entries newest first, starting after `after`.
-    fn newest_first(&self, after: Option<Position>) -> impl Iterator<Item = &Entry> {
-        let range = match after {
-            Some(p) => self.order.range(..p),
-            None => self.order.range(..),
-        };
-        range.rev().filter_map(|p| self.by_id.get(&p.id))
-    }
-
+    /// One page, and how many tickets match in all: a single pass, newest
+    /// first, over the whole store.
     fn page(&self, request: &PageRequest) -> Page {
-        let filter = &request.filter;
-        let mut matching = self
-            .newest_first(request.after)
-            .filter(|e| filter.matches(&e.ticket, &e.text));
-        let tickets: Vec<Arc<Ticket>> = matching
-            .by_ref()
-            .take(request.limit)
-            .map(|e| e.ticket.clone())
-            .collect();
-        let more = matching.next().is_some();
-        let total = if filter.is_empty() {
-            self.len()
-        } else {
-            self.by_id
-                .values()
-                .filter(|e| filter.matches(&e.ticket, &e.text))
-                .count()
-        };
+        let matcher = request.filter.matcher();
+        let mut tickets = Vec::with_capacity(request.limit.min(self.len()));
+        let mut more = false;
+        let mut total = 0;
+        for (position, entry) in self.order.iter().rev() {
+            if !matcher.matches(&entry.ticket, &entry.text) {
+                continue;
+            }
+            total += 1;
+            if request.after.is_some_and(|after| *position >= after) {
+                continue;
+            }
+            if tickets.len() < request.limit {
+                tickets.push(entry.ticket.clone());
+            } else {
+                more = true;
+                if request.filter.is_empty() {
+                    // Nothing to count: every ticket matches.
+                    total = self.len();
+                    break;
+                }
+            }
+        }
         Page {
             next: if more {
                 tickets.last().map(|t| Position::of(t))
@@ -226,11 +228,12 @@ impl State {
         }
     }
 
-    /// The first sync's tickets (oldest first) and how many the window
-    /// left out by its size cap or age.
+    /// The first sync's tickets, oldest first.
     fn first_sync(&self, window: &SyncWindow) -> Vec<Arc<Ticket>> {
         let mut picked: Vec<Arc<Ticket>> = self
-            .newest_first(None)
+            .order
+            .values()
+            .rev()
             .filter(|e| window.holds(&e.ticket))
             .take(window.max)
             .map(|e| e.ticket.clone())
@@ -404,7 +407,7 @@ impl Store {
             by_priority: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
             ..Stats::default()
         };
-        for t in state.by_id.values().map(|e| &e.ticket) {
+        for t in state.tickets() {
             match t.status {
                 Status::Open => stats.open += 1,
                 Status::Resolved => stats.resolved += 1,
@@ -630,5 +633,74 @@ mod tests {
         let cleared = store.execute(Command::Clear).await.unwrap();
         assert!(matches!(cleared.outcome, Outcome::Cleared { count: 1 }));
         assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn versions_go_up_by_one_per_change_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.compact_after_bytes = u64::MAX;
+        config.keep_changes = 10;
+        let store = Store::open(config.clone(), Box::new(|_| {})).unwrap();
+        assert_eq!(store.version(), 0);
+        let epoch = store.epoch();
+        let (a, b) = (ticket("a"), ticket("b"));
+        let (ra, rb) = tokio::join!(
+            store.execute(Command::Create(Box::new(a.clone()))),
+            store.execute(Command::Create(Box::new(b.clone())))
+        );
+        let mut got = [ra.unwrap().version, rb.unwrap().version];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        let resolved = store
+            .execute(Command::Resolve {
+                id: a.request_id,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(resolved.version, 3);
+        store
+            .execute(Command::Delete { id: b.request_id })
+            .await
+            .unwrap();
+        assert_eq!(store.version(), 4);
+        store.close().await;
+        drop(store);
+
+        let store = Store::open(config.clone(), Box::new(|_| {})).unwrap();
+        assert_eq!(store.epoch(), epoch, "the epoch is kept");
+        assert_eq!(store.version(), 4, "versions continue");
+        let changes: Vec<(u64, &'static str)> = store
+            .take_recovered_changes()
+            .iter()
+            .map(|(v, o)| {
+                let kind = match o {
+                    Outcome::Created(_) => "created",
+                    Outcome::Resolved(_) => "resolved",
+                    Outcome::Updated(_) => "updated",
+                    Outcome::Deleted(_) => "deleted",
+                    Outcome::Cleared { .. } => "cleared",
+                };
+                (*v, kind)
+            })
+            .collect();
+        assert_eq!(changes[2..], [(3, "resolved"), (4, "deleted")]);
+        assert_eq!(changes.len(), 4);
+        assert!(store.take_recovered_changes().is_empty(), "taken once");
+        let cleared = store.execute(Command::Clear).await.unwrap();
+        assert_eq!(cleared.version, 5);
+        store.close().await;
+        drop(store);
+
+        // After start-up compaction the snapshot and the stream file carry
+        // the version; a directory without the stream file is a new epoch.
+        let store = Store::open(config.clone(), Box::new(|_| {})).unwrap();
+        assert_eq!((store.epoch(), store.version()), (epoch, 5));
+        store.close().await;
+        drop(store);
+        std::fs::remove_file(dir.path().join(STREAM)).unwrap();
+        let store = Store::open(config, Box::new(|_| {})).unwrap();
+        assert_ne!(store.epoch(), epoch);
     }
 }

@@ -53,17 +53,40 @@ impl Filter {
         *self == Filter::default()
     }
 
+    /// The filter, ready to test many tickets (the text searcher is built
+    /// once).
+    pub fn matcher(&self) -> Matcher<'_> {
+        Matcher {
+            filter: self,
+            text: self
+                .text
+                .as_deref()
+                .map(|q| memchr::memmem::Finder::new(q.as_bytes())),
+        }
+    }
+}
+
+/// A [`Filter`] ready to run over a store.
+pub struct Matcher<'a> {
+    filter: &'a Filter,
+    text: Option<memchr::memmem::Finder<'a>>,
+}
+
+impl Matcher<'_> {
     /// Whether `ticket` matches; `haystack` is its [`search_text`].
     pub fn matches(&self, ticket: &Ticket, haystack: &str) -> bool {
-        self.status.is_none_or(|s| ticket.status == s)
-            && self.priority.is_none_or(|p| ticket.priority == p)
-            && self.category.is_none_or(|c| ticket.analysis.category == c)
-            && self
-                .team
+        let f = self.filter;
+        f.status.is_none_or(|s| ticket.status == s)
+            && f.priority.is_none_or(|p| ticket.priority == p)
+            && f.category.is_none_or(|c| ticket.analysis.category == c)
+            && f.updated_since.is_none_or(|t| ticket.updated_at >= t)
+            && f.team
                 .as_deref()
                 .is_none_or(|team| ticket.analysis.team.to_lowercase() == team)
-            && self.updated_since.is_none_or(|t| ticket.updated_at >= t)
-            && self.text.as_deref().is_none_or(|q| haystack.contains(q))
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|q| q.find(haystack.as_bytes()).is_some())
     }
 }
 
