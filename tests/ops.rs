@@ -653,16 +653,23 @@ async fn sigterm_closes_with_1001_and_keeps_every_acknowledged_ticket() {
     assert!(app.log_text().contains("stopped"));
 
     app.restart().await;
-    let stored: Vec<Value> = app
+    let stored: Value = app
         .http()
-        .get(format!("{}/api/tickets", app.base_url()))
+        .get(format!("{}/api/tickets?limit=1000", app.base_url()))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let stored: BTreeSet<&str> = stored
+    assert_eq!(
+        stored["next_cursor"],
+        Value::Null,
+        "one page holds them all"
+    );
+    let stored: BTreeSet<&str> = stored["tickets"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|t| t["request_id"].as_str().unwrap())
         .collect();
