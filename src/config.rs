@@ -181,6 +181,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETD_COMPACT_AFTER_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub compact_after_bytes: u64,
 
+    /// Days after resolution a ticket is closed automatically (0: never).
+    /// Fractions are allowed (0.5 is twelve hours).
+    #[arg(long, env = "TICKETD_AUTOCLOSE_DAYS", default_value_t = 7.0, value_parser = parse_days)]
+    pub autoclose_days: f64,
+
     /// The origin browsers load the app from, e.g. `https://tickets.example.com`.
     /// WebSocket upgrades from pages of other origins are refused (403), and
     /// the HTTP redirect points here. Default: `https://localhost:PORT` and
@@ -365,7 +370,13 @@ pub struct AuthArgs {
     #[arg(long, env = "TICKETD_ADMIN_PASSWORD_HASH", hide_env_values = true)]
     pub admin_password_hash: Option<String>,
 
-    /// A file of `name:PHC` lines (`#` comments) for several admins.
+    /// A file of `name:role:PHC` lines (`#` comments), role `agent` or
+    /// `admin`: the staff who may sign in.
+    #[arg(long, env = "TICKETD_STAFF_FILE")]
+    pub staff_file: Option<PathBuf>,
+
+    /// Deprecated: the older form of --staff-file (`name:PHC` lines, all
+    /// admins; `name:role:PHC` lines are read too).
     #[arg(long, env = "TICKETD_ADMINS_FILE")]
     pub admins_file: Option<PathBuf>,
 
@@ -499,6 +510,21 @@ impl WsArgs {
     }
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_secs.max(1))
+    }
+}
+
+/// Whole or fractional days, 0 to 3650.
+fn parse_days(raw: &str) -> Result<f64, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|d| d.is_finite() && (0.0..=3650.0).contains(d))
+        .ok_or_else(|| "expected a number of days from 0 to 3650".to_string())
+}
+
+impl ServeArgs {
+    /// How long after resolution a ticket closes, if ever.
+    pub fn autoclose(&self) -> Option<Duration> {
+        (self.autoclose_days > 0.0).then(|| Duration::from_secs_f64(self.autoclose_days * 86_400.0))
     }
 }
 

@@ -94,6 +94,18 @@ pub enum Event<'a> {
     /// Right after the first sync or the replayed events: where the
     /// client's stream stands.
     SyncState(&'a SyncState),
+    /// Direct reply to `authenticate`: the socket now acts as this staff
+    /// member.
+    Authenticated {
+        user: &'a str,
+        role: &'a str,
+        expires_at: &'a str,
+    },
+    /// The socket's staff session ended (`expired` or `revoked`); it is
+    /// anonymous again.
+    SessionExpired {
+        reason: &'a str,
+    },
 }
 
 /// The data of `sync_state`.
@@ -126,7 +138,7 @@ struct Envelope<'a, D: Serialize> {
 
 impl Event<'_> {
     /// Every event name, for metrics.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 13] = [
         "initial_tickets",
         "new_ticket",
         "ticket_submitted",
@@ -138,6 +150,8 @@ impl Event<'_> {
         "admin_success",
         "error",
         "sync_state",
+        "authenticated",
+        "session_expired",
     ];
 
     /// The event's name on the wire.
@@ -154,6 +168,8 @@ impl Event<'_> {
             Event::AdminSuccess { .. } => "admin_success",
             Event::Error { .. } | Event::RateLimited { .. } => "error",
             Event::SyncState(_) => "sync_state",
+            Event::Authenticated { .. } => "authenticated",
+            Event::SessionExpired { .. } => "session_expired",
         }
     }
 
@@ -183,6 +199,12 @@ impl Event<'_> {
             Event::Error { code, message } => {
                 Ok(serde_json::json!({ "code": code, "message": message }))
             }
+            Event::Authenticated {
+                user,
+                role,
+                expires_at,
+            } => Ok(serde_json::json!({ "user": user, "role": role, "expires_at": expires_at })),
+            Event::SessionExpired { reason } => Ok(serde_json::json!({ "reason": reason })),
             Event::RateLimited {
                 message,
                 retry_after_ms,

@@ -20,7 +20,9 @@ use crate::store::{
 };
 use crate::stream::{ReplayRing, Resume};
 use crate::tickets::query::{Page, PageRequest, SyncWindow};
-use crate::tickets::{Command, CommandError, FieldError, NewTicket, Outcome, Ticket, TicketId};
+use crate::tickets::{
+    Command, CommandError, FieldError, NewTicket, Outcome, Role, Staff, Status, Ticket, TicketId,
+};
 use crate::triage::{Analyzer, Priority};
 
 /// The error codes of the protocol, shared by every transport.
@@ -46,6 +48,9 @@ pub enum ErrorCode {
     Overloaded,
     /// An HTTP body that does not say `Content-Type: application/json`.
     UnsupportedMediaType,
+    /// A status change the lifecycle does not allow (or any change to a
+    /// closed ticket).
+    InvalidTransition,
 }
 
 impl ErrorCode {
@@ -65,6 +70,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidTransition => "invalid_transition",
         }
     }
 }
@@ -80,6 +86,13 @@ pub enum ServiceError {
     Unavailable,
     #[error("the audit log could not be written; the change was applied but is not acknowledged")]
     AuditFailed,
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{action} needs the {needed} role")]
+    Forbidden {
+        action: &'static str,
+        needed: &'static str,
+    },
 }
 
 impl ServiceError {
@@ -88,6 +101,8 @@ impl ServiceError {
             ServiceError::Invalid(_) => ErrorCode::InvalidPayload,
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Unavailable | ServiceError::AuditFailed => ErrorCode::StorageUnavailable,
+            ServiceError::InvalidTransition(_) => ErrorCode::InvalidTransition,
+            ServiceError::Forbidden { .. } => ErrorCode::Forbidden,
         }
     }
 }
@@ -96,6 +111,9 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Command(CommandError::NotFound(id)) => ServiceError::NotFound(id),
+            StoreError::Command(
+                e @ (CommandError::InvalidTransition(_) | CommandError::Closed(_)),
+            ) => ServiceError::InvalidTransition(e.to_string()),
             StoreError::Unavailable => ServiceError::Unavailable,
         }
     }
@@ -111,6 +129,8 @@ pub struct ServiceConfig {
     pub stats_interval: Duration,
     /// What a first sync holds.
     pub sync: SyncConfig,
+    /// Resolved tickets are closed this long after resolution (None: never).
+    pub autoclose: Option<Duration>,
 }
 
 /// The bounds of a client's first sync and of resuming.
@@ -166,12 +186,23 @@ pub trait CommitObserver: Send + Sync + 'static {
     fn committed(&self, batch_size: usize, duration: Duration);
 }
 
-/// An admin's change to the tickets.
+/// A staff member's change to the tickets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminAction {
     Resolve(TicketId),
     Reopen(TicketId),
     SetPriority(TicketId, Priority),
+    /// Assign (`Some(None)` unassigns) and/or move to a team.
+    Assign {
+        id: TicketId,
+        assignee: Option<Option<String>>,
+        team: Option<String>,
+    },
+    SetStatus {
+        id: TicketId,
+        status: Status,
+        pending_reason: Option<String>,
+    },
     Delete(TicketId),
     ClearAll,
 }
@@ -183,8 +214,18 @@ impl AdminAction {
             AdminAction::Resolve(_) => "resolve",
             AdminAction::Reopen(_) => "reopen",
             AdminAction::SetPriority(..) => "update_priority",
+            AdminAction::Assign { .. } => "assign",
+            AdminAction::SetStatus { .. } => "set_status",
             AdminAction::Delete(_) => "delete",
             AdminAction::ClearAll => "clear_all",
+        }
+    }
+
+    /// The least role that may run it: removing tickets is for admins.
+    pub fn needs(&self) -> Role {
+        match self {
+            AdminAction::Delete(_) | AdminAction::ClearAll => Role::Admin,
+            _ => Role::Agent,
         }
     }
 
@@ -193,6 +234,8 @@ impl AdminAction {
             AdminAction::Resolve(id)
             | AdminAction::Reopen(id)
             | AdminAction::SetPriority(id, _)
+            | AdminAction::Assign { id, .. }
+            | AdminAction::SetStatus { id, .. }
             | AdminAction::Delete(id) => Some(*id),
             AdminAction::ClearAll => None,
         }
@@ -304,6 +347,9 @@ impl Service {
             initial: Mutex::new(None),
         });
         tokio::spawn(stats_task(Arc::downgrade(&service), config.stats_interval));
+        if let Some(after) = config.autoclose {
+            tokio::spawn(autoclose_task(Arc::downgrade(&service), after));
+        }
         Ok(service)
     }
 
@@ -330,19 +376,44 @@ impl Service {
     /// before and after) to the audit log and syncs that before returning.
     pub async fn admin(
         &self,
-        admin: &str,
+        staff: &Staff,
         action: AdminAction,
         client: Option<IpAddr>,
     ) -> Result<AdminDone, ServiceError> {
         let now = Utc::now();
         let name = action.name();
         let ticket_id = action.ticket_id();
+        let admin = staff.name.as_str();
+        if !staff.role.allows(action.needs()) {
+            tracing::warn!(user = admin, action = name, "refused: role too low");
+            return Err(ServiceError::Forbidden {
+                action: name,
+                needed: action.needs().as_str(),
+            });
+        }
         let command = match action {
             AdminAction::Resolve(id) => Command::Resolve { id, at: now },
             AdminAction::Reopen(id) => Command::Reopen { id, at: now },
             AdminAction::SetPriority(id, priority) => Command::SetPriority {
                 id,
                 priority,
+                by: admin.to_string(),
+                at: now,
+            },
+            AdminAction::Assign { id, assignee, team } => Command::Assign {
+                id,
+                assignee,
+                team,
+                at: now,
+            },
+            AdminAction::SetStatus {
+                id,
+                status,
+                pending_reason,
+            } => Command::SetStatus {
+                id,
+                status,
+                pending_reason,
                 by: admin.to_string(),
                 at: now,
             },
@@ -573,5 +644,53 @@ async fn stats_task(service: std::sync::Weak<Service>, interval: Duration) {
             .publish(Published::other(&Event::StatsUpdate(&stats)));
         drop(service);
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// The name automatic changes are made and audited under.
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Closes resolved tickets `after` their resolution. Sweeps the store at a
+/// quarter of `after` (at most every minute, at least every 100 ms), so a
+/// ticket closes at most that late; a ticket reopened meanwhile is left
+/// alone, since the writer re-checks the status when it applies the change.
+async fn autoclose_task(service: std::sync::Weak<Service>, after: Duration) {
+    let period = (after / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    let system = Staff {
+        name: SYSTEM_ACTOR.to_string(),
+        role: Role::Agent,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        let now = Utc::now();
+        let due: Vec<TicketId> = service
+            .store
+            .all()
+            .iter()
+            .filter(|t| {
+                t.status == Status::Resolved && t.resolved_at.is_some_and(|at| now - at >= after)
+            })
+            .map(|t| t.request_id)
+            .collect();
+        for id in due {
+            let close = AdminAction::SetStatus {
+                id,
+                status: Status::Closed,
+                pending_reason: None,
+            };
+            match service.admin(&system, close, None).await {
+                Ok(_) => tracing::info!(ticket.id = %id, "closed automatically"),
+                // Reopened, deleted or closed meanwhile: nothing to do.
+                Err(ServiceError::InvalidTransition(_) | ServiceError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "automatic closing stopped for now");
+                    break;
+                }
+            }
+        }
     }
 }

@@ -900,19 +900,29 @@ async fn slow_snapshot_readers_cannot_hold_the_bulk_send_slots() {
         "{:?}",
         started.elapsed()
     );
-    let scrape = app.scrape().await;
-    let dropped: f64 = scrape
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("ticketd_ws_slow_client_disconnects_total{reason=\"send_timeout\"} ")
-        })
-        .expect("the counter")
-        .parse()
-        .unwrap();
-    assert!(
-        dropped >= slots as f64,
-        "{dropped} slow readers dropped: {scrape}"
-    );
+    // Every slow reader that held a slot is dropped in its turn (on a
+    // loaded machine some reach their slot only after the new client was
+    // served, so wait for the counter rather than read it once).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let scrape = app.scrape().await;
+        let dropped: f64 = scrape
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("ticketd_ws_slow_client_disconnects_total{reason=\"send_timeout\"} ")
+            })
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
+        if dropped >= slots as f64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {dropped} of {slots} slow readers were dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     for reader in readers {
         reader.abort();
     }
@@ -973,7 +983,7 @@ fn secret_files_readable_by_others_are_warned_about() {
         "{text}"
     );
     assert!(
-        text.contains("the admins file is readable by its group or others"),
+        text.contains("the staff file is readable by its group or others"),
         "{text}"
     );
     assert!(!text.contains(&"k".repeat(48)), "the key reached the log");

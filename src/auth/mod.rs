@@ -1,9 +1,13 @@
-//! Admin identity: argon2id credentials loaded at start-up, short-lived JWT
-//! sessions, and logins that cannot starve the event loop.
+//! Staff identity: argon2id credentials loaded at start-up, each with a
+//! role (`agent` or `admin`), short-lived JWT sessions that carry the role,
+//! and logins that cannot starve the event loop.
 //!
-//! Credentials come from `TICKETD_ADMIN_USER` + `TICKETD_ADMIN_PASSWORD_HASH`,
-//! an admins file (`name:PHC` lines), or `$CREDENTIALS_DIRECTORY/admins`
-//! (systemd `LoadCredential`). No plaintext password is read from anywhere.
+//! Credentials come from `TICKETD_ADMIN_USER` + `TICKETD_ADMIN_PASSWORD_HASH`
+//! (one admin), a staff file (`name:role:PHC` lines; the older `name:PHC`
+//! lines load as admins), or `$CREDENTIALS_DIRECTORY/staff` (or `admins`,
+//! systemd `LoadCredential`). No plaintext password is read from anywhere.
+//! The role a session acts with is the one configured now, not the one in
+//! its token: demoting someone takes effect on their next command.
 //! With none configured on a loopback listener, a random password is
 //! generated once: its hash is kept in the data directory and the password
 //! written to `DATA_DIR/initial-admin-password` (0600) for the operator.
@@ -29,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 use crate::audit::{AuditEntry, AuditLog};
+use crate::tickets::{Role, Staff};
 pub use password::{HashError, StoredHash};
 pub use session::{Claims, Issued, Sessions, TokenError};
 
@@ -38,6 +43,7 @@ pub struct AuthConfig {
     pub admin_user: String,
     pub admin_password_hash: Option<String>,
     pub admins_file: Option<PathBuf>,
+    pub staff_file: Option<PathBuf>,
     /// `$CREDENTIALS_DIRECTORY`, when systemd passed credentials.
     pub credentials_dir: Option<PathBuf>,
     pub jwt_secret_file: Option<PathBuf>,
@@ -79,12 +85,23 @@ pub enum AdminSetup {
     Disabled,
 }
 
-/// A verified admin session.
+/// A verified staff session.
 #[derive(Debug, Clone)]
-pub struct AdminIdentity {
+pub struct StaffIdentity {
     pub name: String,
+    pub role: Role,
     pub expires_at: u64,
     pub claims: Claims,
+}
+
+impl StaffIdentity {
+    /// Who acts, as the core sees them.
+    pub fn staff(&self) -> Staff {
+        Staff {
+            name: self.name.clone(),
+            role: self.role,
+        }
+    }
 }
 
 /// Why a login failed. Every variant answers the same 401 to the client.
@@ -105,7 +122,8 @@ pub enum KeySource {
 
 /// Credentials, sessions, and the bound on concurrent argon2 work.
 pub struct Auth {
-    admins: BTreeMap<String, StoredHash>,
+    /// Name → role and password hash.
+    staff: BTreeMap<String, (Role, StoredHash)>,
     /// Verified against for unknown users, so timing does not tell.
     dummy: StoredHash,
     sessions: Sessions,
@@ -121,6 +139,9 @@ pub struct Auth {
     /// A std Mutex serialising appends to `revoked_file` (on a blocking
     /// thread, never across an `.await`).
     revoked_lock: Arc<std::sync::Mutex<()>>,
+    /// Bumped on every logout, so sockets signed in with `authenticate`
+    /// re-check their session at once.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 pub fn now_secs() -> u64 {
@@ -139,9 +160,9 @@ pub const REVOKED_FILE: &str = "revoked-sessions";
 impl Auth {
     /// Loads and checks every credential and the signing key.
     pub fn load(config: &AuthConfig, audit: Arc<AuditLog>) -> Result<Auth, AuthSetupError> {
-        let mut admins = BTreeMap::new();
-        let mut add = |name: String, hash: StoredHash| {
-            if admins.insert(name.clone(), hash).is_some() {
+        let mut staff = BTreeMap::new();
+        let mut add = |name: String, role: Role, hash: StoredHash| {
+            if staff.insert(name.clone(), (role, hash)).is_some() {
                 Err(AuthSetupError::Duplicate(name))
             } else {
                 Ok(())
@@ -152,24 +173,29 @@ impl Auth {
                 admin: config.admin_user.clone(),
                 problem,
             })?;
-            add(config.admin_user.clone(), hash)?;
+            add(config.admin_user.clone(), Role::Admin, hash)?;
         }
-        let credential_admins = config.credentials_dir.as_ref().map(|d| d.join("admins"));
-        for path in config
-            .admins_file
+        let credentials = ["staff", "admins"]
             .iter()
-            .chain(credential_admins.iter().filter(|p| p.exists()))
+            .filter_map(|name| config.credentials_dir.as_ref().map(|d| d.join(name)))
+            .filter(|p| p.exists())
+            .collect::<Vec<_>>();
+        for path in config
+            .staff_file
+            .iter()
+            .chain(config.admins_file.iter())
+            .chain(credentials.iter())
         {
-            warn_if_readable_by_others(path, "admins file");
-            for (name, hash) in read_admins_file(path)? {
-                add(name, hash)?;
+            warn_if_readable_by_others(path, "staff file");
+            for (name, role, hash) in read_staff_file(path)? {
+                add(name, role, hash)?;
             }
         }
-        let setup = if !admins.is_empty() {
-            AdminSetup::Configured(admins.len())
+        let setup = if !staff.is_empty() {
+            AdminSetup::Configured(staff.len())
         } else if config.loopback {
             let (user, hash, password_file) = initial_admin(config)?;
-            admins.insert(user.clone(), hash);
+            staff.insert(user.clone(), (Role::Admin, hash));
             AdminSetup::Generated {
                 user,
                 password_file,
@@ -185,8 +211,8 @@ impl Auth {
         restore_revoked(&sessions, &revoked_file)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Auth {
-            dummy: password::dummy(admins.values()),
-            admins,
+            dummy: password::dummy(staff.values().map(|(_, hash)| hash)),
+            staff,
             sessions,
             argon2_slots: Arc::new(Semaphore::new(cores)),
             audit,
@@ -194,7 +220,18 @@ impl Auth {
             key_source,
             revoked_file,
             revoked_lock: Arc::default(),
+            revocations: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Changes whenever a session is revoked.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    /// Whether `name` is a configured staff member.
+    pub fn is_staff(&self, name: &str) -> bool {
+        self.staff.contains_key(name)
     }
 
     pub fn setup(&self) -> &AdminSetup {
@@ -219,12 +256,12 @@ impl Auth {
         password: String,
         client: Option<IpAddr>,
     ) -> Result<Issued, LoginError> {
-        let hash = self
-            .admins
+        let (role, hash) = self
+            .staff
             .get(username)
             .cloned()
-            .unwrap_or_else(|| self.dummy.clone());
-        let known = self.admins.contains_key(username);
+            .unwrap_or_else(|| (Role::Agent, self.dummy.clone()));
+        let known = self.staff.contains_key(username);
         let slot = self
             .argon2_slots
             .clone()
@@ -263,22 +300,23 @@ impl Auth {
             return Err(LoginError::Invalid);
         }
         if ok {
-            tracing::info!(admin = username, "admin logged in");
-            Ok(self.sessions.issue(username, now_secs()))
+            tracing::info!(user = username, role = role.as_str(), "staff logged in");
+            Ok(self.sessions.issue(username, role, now_secs()))
         } else {
-            tracing::warn!(client = ?client, "failed admin login");
+            tracing::warn!(client = ?client, "failed staff login");
             Err(LoginError::Invalid)
         }
     }
 
     /// Checks a session token (on every admin command).
-    pub fn verify(&self, token: &str) -> Result<AdminIdentity, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<StaffIdentity, TokenError> {
         let claims = self.sessions.verify(token, now_secs())?;
-        if !self.admins.contains_key(&claims.sub) {
+        let Some((role, _)) = self.staff.get(&claims.sub) else {
             return Err(TokenError::Invalid);
-        }
-        Ok(AdminIdentity {
+        };
+        Ok(StaffIdentity {
             name: claims.sub.clone(),
+            role: *role,
             expires_at: claims.exp,
             claims,
         })
@@ -307,7 +345,7 @@ impl Auth {
 
     /// Revokes a session until it would have expired, on disk first (so a
     /// restart keeps it revoked).
-    pub async fn logout(&self, identity: &AdminIdentity, client: Option<IpAddr>) {
+    pub async fn logout(&self, identity: &StaffIdentity, client: Option<IpAddr>) {
         let line = format!(
             "{}\n",
             serde_json::json!({"jti": identity.claims.jti, "exp": identity.claims.exp})
@@ -325,6 +363,7 @@ impl Auth {
             tracing::error!(error = %e, "cannot record the logout on disk; it holds until restart");
         }
         self.sessions.revoke(&identity.claims, now_secs());
+        self.revocations.send_modify(|n| *n += 1);
         let entry = AuditEntry {
             time: chrono::Utc::now(),
             admin: identity.name.clone(),
@@ -420,8 +459,10 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
     }
 }
 
-/// Reads `name:PHC` lines (`#` comments, blank lines ignored).
-fn read_admins_file(path: &Path) -> Result<Vec<(String, StoredHash)>, AuthSetupError> {
+/// Reads `name:role:PHC` lines, or `name:PHC` (an admin, the older form);
+/// `#` comments and blank lines are ignored. A PHC string starts with `$`,
+/// so the two forms cannot be mistaken for each other.
+fn read_staff_file(path: &Path) -> Result<Vec<(String, Role, StoredHash)>, AuthSetupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| AuthSetupError::Io(format!("cannot read {}: {e}", path.display())))?;
     let mut out = Vec::new();
@@ -435,18 +476,25 @@ fn read_admins_file(path: &Path) -> Result<Vec<(String, StoredHash)>, AuthSetupE
             line: n + 1,
             problem: problem.to_string(),
         };
-        let (name, phc) = line
+        let (name, rest) = line
             .split_once(':')
-            .ok_or_else(|| bad("expected name:PHC"))?;
+            .ok_or_else(|| bad("expected name:role:PHC"))?;
+        let (role, phc) = match rest.split_once(':') {
+            Some((role, phc)) if !rest.starts_with('$') => (
+                Role::parse(role.trim()).ok_or_else(|| bad("the role must be agent or admin"))?,
+                phc,
+            ),
+            _ => (Role::Admin, rest),
+        };
         let name = name.trim();
         if name.is_empty() {
-            return Err(bad("empty admin name"));
+            return Err(bad("empty user name"));
         }
         let hash = StoredHash::parse(phc).map_err(|problem| AuthSetupError::BadHash {
             admin: name.to_string(),
             problem,
         })?;
-        out.push((name.to_string(), hash));
+        out.push((name.to_string(), role, hash));
     }
     Ok(out)
 }
@@ -458,8 +506,8 @@ fn initial_admin(config: &AuthConfig) -> Result<(String, StoredHash, PathBuf), A
     let password_file = config.data_dir.join(INITIAL_PASSWORD_FILE);
     let hash_file = config.data_dir.join(INITIAL_HASH_FILE);
     if hash_file.exists() {
-        let mut admins = read_admins_file(&hash_file)?;
-        if let Some((user, hash)) = admins.pop() {
+        let mut admins = read_staff_file(&hash_file)?;
+        if let Some((user, _, hash)) = admins.pop() {
             return Ok((user, hash, password_file));
         }
     }
@@ -546,6 +594,7 @@ mod tests {
             admin_user: "root".into(),
             admin_password_hash: Some(hash.into()),
             admins_file: None,
+            staff_file: None,
             credentials_dir: None,
             jwt_secret_file: None,
             session_ttl: Duration::from_secs(60),

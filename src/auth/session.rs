@@ -8,6 +8,8 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::tickets::Role;
+
 pub const ISSUER: &str = "ticketd";
 pub const AUDIENCE: &str = "ticketd-admin";
 /// Clock skew tolerated on `exp` and `iat`, in seconds.
@@ -24,6 +26,13 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// The role at login. Tokens issued before roles existed were admins'.
+    #[serde(default = "admin_role")]
+    pub role: Role,
+}
+
+fn admin_role() -> Role {
+    Role::Admin
 }
 
 /// A freshly issued token.
@@ -87,16 +96,17 @@ impl Sessions {
         self.ttl
     }
 
-    /// Issues a token for `admin`, valid for the configured lifetime.
-    pub fn issue(&self, admin: &str, now: u64) -> Issued {
+    /// Issues a token for `user`, valid for the configured lifetime.
+    pub fn issue(&self, user: &str, role: Role, now: u64) -> Issued {
         let jti: [u8; 16] = rand::random();
         let claims = Claims {
-            sub: admin.to_string(),
+            sub: user.to_string(),
             iat: now,
             exp: now + self.ttl.as_secs(),
             iss: ISSUER.to_string(),
             aud: AUDIENCE.to_string(),
             jti: super::password::hex(&jti),
+            role,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail");
@@ -152,16 +162,17 @@ mod tests {
     #[test]
     fn issues_and_verifies() {
         let s = sessions();
-        let issued = s.issue("alice", 1_000_000);
+        let issued = s.issue("alice", Role::Agent, 1_000_000);
         let claims = s.verify(&issued.token, 1_000_010).unwrap();
         assert_eq!(claims.sub, "alice");
         assert_eq!(claims.exp, 1_000_900);
+        assert_eq!(claims.role, Role::Agent);
     }
 
     #[test]
     fn refuses_expired_future_revoked_and_foreign() {
         let s = sessions();
-        let issued = s.issue("alice", 1_000_000);
+        let issued = s.issue("alice", Role::Agent, 1_000_000);
         assert_eq!(
             s.verify(&issued.token, 1_000_906).err(),
             Some(TokenError::Expired)
@@ -176,7 +187,7 @@ mod tests {
             Some(TokenError::Revoked)
         );
         let other = Sessions::new(&[8u8; 32], Duration::from_secs(900)).unwrap();
-        let foreign = other.issue("alice", 1_000_000);
+        let foreign = other.issue("alice", Role::Agent, 1_000_000);
         assert_eq!(
             s.verify(&foreign.token, 1_000_001).err(),
             Some(TokenError::Invalid)

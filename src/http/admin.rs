@@ -1,5 +1,5 @@
-//! Admin routes over HTTPS: the same service calls (and broadcasts) as the
-//! WebSocket `admin_command`.
+//! Staff routes over HTTPS: the same service calls (and broadcasts) as the
+//! WebSocket `admin_command`; the service checks the role each needs.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
-use super::auth::AdminSession;
+use super::auth::StaffSession;
 use super::tickets::{json_body, parse_id};
 use crate::limits::ClientIp;
-use crate::protocol::parse_priority;
+use crate::protocol::{check_assignee, parse_action, parse_priority};
 use crate::service::{AdminAction, ErrorCode};
 use crate::state::AppState;
 use crate::tickets::take_strings;
@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tickets/{id}/resolve", post(resolve))
         .route("/api/tickets/{id}/reopen", post(reopen))
         .route("/api/tickets/{id}/priority", put(priority))
+        .route("/api/tickets/{id}/assign", post(assign))
+        .route("/api/tickets/{id}/status", post(set_status))
         .route("/api/audit", get(audit))
 }
 
@@ -32,13 +34,13 @@ type Done = Result<Json<serde_json::Value>, ApiError>;
 
 async fn run(
     state: &AppState,
-    admin: &AdminSession,
+    admin: &StaffSession,
     action: AdminAction,
     client: std::net::IpAddr,
 ) -> Done {
     let done = state
         .service
-        .admin(&admin.0.name, action, Some(client))
+        .admin(&admin.0.staff(), action, Some(client))
         .await?;
     state.metrics.admin_action(done.action);
     Ok(Json(json!({
@@ -52,7 +54,7 @@ async fn run(
 async fn remove(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    admin: AdminSession,
+    admin: StaffSession,
     Path(id): Path<String>,
 ) -> Done {
     run(&state, &admin, AdminAction::Delete(parse_id(&id)?), client).await
@@ -61,7 +63,7 @@ async fn remove(
 async fn resolve(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    admin: AdminSession,
+    admin: StaffSession,
     Path(id): Path<String>,
 ) -> Done {
     run(&state, &admin, AdminAction::Resolve(parse_id(&id)?), client).await
@@ -70,7 +72,7 @@ async fn resolve(
 async fn reopen(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    admin: AdminSession,
+    admin: StaffSession,
     Path(id): Path<String>,
 ) -> Done {
     run(&state, &admin, AdminAction::Reopen(parse_id(&id)?), client).await
@@ -79,7 +81,7 @@ async fn reopen(
 async fn priority(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    admin: AdminSession,
+    admin: StaffSession,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -97,6 +99,54 @@ async fn priority(
     .await
 }
 
+/// `{"assignee"?, "team"?}` (assignee null unassigns) or `{"status",
+/// "pending_reason"?}`: the body of the socket command without its name
+/// and ticket id, parsed by the same code.
+fn command_body(
+    command: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<AdminAction, ApiError> {
+    let id = parse_id(id)?;
+    let serde_json::Value::Object(mut map) = json_body(headers, body)? else {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    };
+    for key in ["command", "ticket_id"] {
+        if map.contains_key(key) {
+            return Err(ApiError::invalid(format!("unknown field {key:?}")));
+        }
+    }
+    map.insert("command".into(), command.into());
+    map.insert("ticket_id".into(), id.to_string().into());
+    Ok(parse_action(serde_json::Value::Object(map))?)
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    staff: StaffSession,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Done {
+    let action = command_body("assign", &id, &headers, &body)?;
+    check_assignee(&state.auth, &action)?;
+    run(&state, &staff, action, client).await
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    staff: StaffSession,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Done {
+    let action = command_body("set_status", &id, &headers, &body)?;
+    run(&state, &staff, action, client).await
+}
+
 #[derive(Deserialize)]
 struct Confirm {
     confirm: Option<String>,
@@ -105,7 +155,7 @@ struct Confirm {
 async fn clear(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    admin: AdminSession,
+    admin: StaffSession,
     Query(confirm): Query<Confirm>,
 ) -> Done {
     if confirm.confirm.as_deref() != Some("true") {
@@ -126,7 +176,7 @@ const MAX_AUDIT: usize = 1000;
 
 async fn audit(
     State(state): State<AppState>,
-    _admin: AdminSession,
+    _admin: StaffSession,
     Query(limit): Query<Limit>,
 ) -> Done {
     let limit = match limit.limit.as_deref() {

@@ -1,4 +1,4 @@
-//! `/api/auth/*` and the `AdminSession` extractor (`Authorization: Bearer`).
+//! `/api/auth/*` and the `StaffSession` extractor (`Authorization: Bearer`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::ApiError;
 use super::tickets::json_body;
-use crate::auth::AdminIdentity;
+use crate::auth::StaffIdentity;
 use crate::limits::ClientIp;
 use crate::service::ErrorCode;
 use crate::state::AppState;
@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A verified admin, taken from `Authorization: Bearer <token>`.
-pub struct AdminSession(pub AdminIdentity);
+pub struct StaffSession(pub StaffIdentity);
 
 /// 401 with `WWW-Authenticate: Bearer` and the JSON error.
 pub struct Unauthorized(String);
@@ -42,7 +42,7 @@ impl IntoResponse for Unauthorized {
     }
 }
 
-impl FromRequestParts<AppState> for AdminSession {
+impl FromRequestParts<AppState> for StaffSession {
     type Rejection = Unauthorized;
 
     async fn from_request_parts(
@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for AdminSession {
         state
             .auth
             .verify(token.trim())
-            .map(AdminSession)
+            .map(StaffSession)
             .map_err(|e| {
                 let client = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
                 state.auth.refused(&e, "bearer", client);
@@ -107,6 +107,7 @@ async fn login(
     Ok(Json(json!({
         "token": issued.token,
         "token_type": "Bearer",
+        "role": issued.claims.role.as_str(),
         "expires_at": expires(issued.claims.exp),
     })))
 }
@@ -114,12 +115,19 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    AdminSession(admin): AdminSession,
+    StaffSession(admin): StaffSession,
 ) -> StatusCode {
     state.auth.logout(&admin, Some(client)).await;
     StatusCode::NO_CONTENT
 }
 
-async fn session(AdminSession(admin): AdminSession) -> Json<serde_json::Value> {
-    Json(json!({ "admin": admin.name, "expires_at": expires(admin.expires_at) }))
+/// `{"user","role","expires_at"}`, with `admin` kept as an alias of
+/// `user` for the original clients.
+async fn session(StaffSession(staff): StaffSession) -> Json<serde_json::Value> {
+    Json(json!({
+        "user": staff.name,
+        "role": staff.role.as_str(),
+        "admin": staff.name,
+        "expires_at": expires(staff.expires_at),
+    }))
 }

@@ -9,6 +9,7 @@
 //! One file per client command, each showing its JSON.
 
 mod admin_command;
+mod authenticate;
 mod get_stats;
 mod submit_ticket;
 
@@ -16,13 +17,13 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, StaffIdentity};
 use crate::events::{Event, Frame};
 use crate::service::{ErrorCode, Service, ServiceError};
 use crate::store::Stats;
 use crate::tickets::TicketId;
 
-pub use admin_command::{AdminCommand, parse_action, parse_priority};
+pub use admin_command::{AdminCommand, check_assignee, parse_action, parse_priority};
 
 /// A parsed client event.
 #[derive(Debug)]
@@ -30,13 +31,103 @@ pub enum ClientEvent {
     SubmitTicket(Value),
     GetStats,
     AdminCommand(AdminCommand),
+    Authenticate(String),
 }
 
-/// Who is asking, as far as the transport knows.
+/// A socket's staff session: the token (re-checked on every command, so a
+/// logout or an expiry takes effect at once) and who it names.
 #[derive(Debug, Clone)]
+pub struct Signed {
+    pub token: String,
+    pub identity: StaffIdentity,
+}
+
+/// Who is asking, as far as the transport knows: the address, and the
+/// staff session a socket opened with `authenticate`. The session sits in a
+/// watch channel so the transport's loop hears when it starts or ends.
+#[derive(Debug)]
 pub struct Caller {
     /// The client's address (after trusted-proxy resolution).
     pub addr: IpAddr,
+    session: tokio::sync::watch::Sender<Option<Signed>>,
+}
+
+/// Why a socket's staff session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    Expired,
+    Revoked,
+}
+
+impl SessionEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEnd::Expired => "expired",
+            SessionEnd::Revoked => "revoked",
+        }
+    }
+}
+
+impl Caller {
+    pub fn new(addr: IpAddr) -> Caller {
+        Caller {
+            addr,
+            session: tokio::sync::watch::Sender::new(None),
+        }
+    }
+
+    /// The socket's staff session, if any.
+    pub fn signed(&self) -> Option<Signed> {
+        self.session.borrow().clone()
+    }
+
+    pub fn sign_in(&self, signed: Signed) {
+        self.session.send_replace(Some(signed));
+    }
+
+    pub fn sign_out(&self) {
+        self.session.send_replace(None);
+    }
+
+    /// Resolves when the current staff session ends (its token expires or
+    /// is revoked); never while the socket is anonymous. Cancel-safe: a
+    /// transport calls it afresh in each turn of its loop.
+    pub async fn session_ended(&self, auth: &Auth) -> SessionEnd {
+        let mut changes = self.session.subscribe();
+        let mut revocations = auth.revocations();
+        loop {
+            let Some(signed) = changes.borrow_and_update().clone() else {
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                continue;
+            };
+            if let Err(e) = auth.verify(&signed.token) {
+                return match e {
+                    crate::auth::TokenError::Expired => SessionEnd::Expired,
+                    _ => SessionEnd::Revoked,
+                };
+            }
+            let left = signed
+                .identity
+                .expires_at
+                .saturating_sub(crate::auth::now_secs())
+                + crate::auth::session::LEEWAY_SECS
+                + 1;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(left)) => {}
+                _ = changes.changed() => {}
+                _ = revocations.changed() => {}
+            }
+        }
+    }
+}
+
+/// Unix seconds as RFC 3339.
+fn rfc3339(secs: u64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(secs as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339()
 }
 
 /// A refusal, with the protocol's error code and a message for the client.
@@ -87,6 +178,11 @@ pub enum Reply {
         message: String,
         action: &'static str,
     },
+    Authenticated {
+        user: String,
+        role: &'static str,
+        expires_at: String,
+    },
 }
 
 impl Reply {
@@ -98,13 +194,27 @@ impl Reply {
             },
             Reply::Stats(stats) => Event::StatsUpdate(stats),
             Reply::AdminSuccess { message, action } => Event::AdminSuccess { message, action },
+            Reply::Authenticated {
+                user,
+                role,
+                expires_at,
+            } => Event::Authenticated {
+                user,
+                role,
+                expires_at,
+            },
         }
     }
 }
 
 impl ClientEvent {
     /// Every client event name, for metrics.
-    pub const NAMES: [&'static str; 3] = ["submit_ticket", "get_stats", "admin_command"];
+    pub const NAMES: [&'static str; 4] = [
+        "submit_ticket",
+        "get_stats",
+        "admin_command",
+        "authenticate",
+    ];
 
     /// Parses an event name and its data.
     pub fn parse(event: &str, data: Value) -> Result<ClientEvent, ProtocolError> {
@@ -112,12 +222,13 @@ impl ClientEvent {
             "submit_ticket" => Ok(ClientEvent::SubmitTicket(data)),
             "get_stats" => get_stats::parse(data).map(|()| ClientEvent::GetStats),
             "admin_command" => AdminCommand::parse(data).map(ClientEvent::AdminCommand),
+            "authenticate" => authenticate::parse(data).map(ClientEvent::Authenticate),
             other => {
                 let shown: String = other.chars().take(64).collect();
                 Err(ProtocolError::new(
                     ErrorCode::UnknownEvent,
                     format!(
-                        "unknown event {shown:?}; expected submit_ticket, get_stats or admin_command"
+                        "unknown event {shown:?}; expected submit_ticket, get_stats, admin_command or authenticate"
                     ),
                 ))
             }
@@ -130,6 +241,7 @@ impl ClientEvent {
             ClientEvent::SubmitTicket(_) => "submit_ticket",
             ClientEvent::GetStats => "get_stats",
             ClientEvent::AdminCommand(_) => "admin_command",
+            ClientEvent::Authenticate(_) => "authenticate",
         }
     }
 }
@@ -147,5 +259,6 @@ pub async fn dispatch(
         ClientEvent::AdminCommand(command) => {
             admin_command::run(service, auth, caller, command).await
         }
+        ClientEvent::Authenticate(token) => authenticate::run(auth, caller, token),
     }
 }

@@ -83,7 +83,7 @@ pub(super) fn connected(socket: SocketRef, state: &AppState, resume: Option<Resu
     let counted = state.metrics.socketio_client_connected();
     let session = Arc::new(Session {
         state: state.clone(),
-        caller: Caller { addr: client },
+        caller: Caller::new(client),
         refused_in_a_row: AtomicU32::new(0),
         drop: CancellationToken::new(),
     });
@@ -234,6 +234,11 @@ async fn forward(
                 }
                 Err(RecvError::Closed) => return,
             },
+            ended = session.caller.session_ended(&state.auth) => {
+                session.caller.sign_out();
+                let event = Event::SessionExpired { reason: ended.as_str() };
+                emit(session, socket, event.name(), &event.data());
+            }
         }
     }
 }

@@ -157,13 +157,14 @@ pub fn load_snapshot(dir: &Path) -> Result<BTreeMap<TicketId, Ticket>, OpenError
     let map: BTreeMap<String, Ticket> =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let mut out = BTreeMap::new();
-    for (key, ticket) in map {
+    for (key, mut ticket) in map {
         if key != ticket.request_id.to_string() {
             return Err(corrupt(format!(
                 "key {key} does not match its ticket's request_id {}",
                 ticket.request_id
             )));
         }
+        ticket.fill_defaults();
         ticket.check().map_err(corrupt)?;
         out.insert(ticket.request_id, ticket);
     }
@@ -200,8 +201,9 @@ pub fn read_journal(path: &Path) -> Result<(Vec<Record<Ticket>>, bool), OpenErro
             continue;
         }
         match serde_json::from_slice::<Record<Ticket>>(text) {
-            Ok(record) => {
-                if let Record::Put { ticket, .. } = &record {
+            Ok(mut record) => {
+                if let Record::Put { ticket, .. } = &mut record {
+                    ticket.fill_defaults();
                     ticket.check().map_err(|p| corrupt(number, p.to_string()))?;
                 }
                 records.push(record)

@@ -111,8 +111,12 @@ pub type CommitHook = Box<dyn Fn(&Committed<'_>) + Send + 'static>;
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Stats {
     pub total: usize,
+    /// Every ticket that still needs work (open, in progress or pending):
+    /// what the original clients call open.
     pub open: usize,
+    /// Resolved or closed.
     pub resolved: usize,
+    pub by_status: std::collections::BTreeMap<Status, usize>,
     pub by_priority: std::collections::BTreeMap<Priority, usize>,
     pub by_category: std::collections::BTreeMap<Category, usize>,
 }
@@ -405,13 +409,16 @@ impl Store {
         let mut stats = Stats {
             total: state.len(),
             by_priority: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
+            by_status: Status::ALL.iter().map(|s| (*s, 0)).collect(),
             ..Stats::default()
         };
         for t in state.tickets() {
-            match t.status {
-                Status::Open => stats.open += 1,
-                Status::Resolved => stats.resolved += 1,
+            if t.status.is_done() {
+                stats.resolved += 1;
+            } else {
+                stats.open += 1;
             }
+            *stats.by_status.entry(t.status).or_default() += 1;
             *stats.by_priority.entry(t.priority).or_default() += 1;
             *stats.by_category.entry(t.analysis.category).or_default() += 1;
         }

@@ -189,6 +189,28 @@ text_field!(
     100
 );
 
+text_field!(
+    /// A team tickets are routed to: 1 to 100 characters after trimming.
+    TeamName,
+    "team",
+    Kind::Name,
+    100
+);
+text_field!(
+    /// A staff member a ticket is assigned to: 1 to 100 characters.
+    Assignee,
+    "assignee",
+    Kind::Name,
+    100
+);
+text_field!(
+    /// What a pending ticket waits for: 1 to 500 characters.
+    PendingReason,
+    "pending_reason",
+    Kind::Text,
+    500
+);
+
 /// Takes the string fields `names` out of a JSON object, refusing unknown
 /// keys, missing fields and wrong types, each with a message naming the
 /// field. Shared by every transport, so validation lives in one place.

@@ -1,13 +1,18 @@
 //! The ticket domain: what a ticket is, how a submission is parsed into one,
-//! and the state transitions admins may apply.
+//! and the changes staff may apply (the lifecycle rules are in
+//! [`lifecycle`]).
 //!
 //! Values here are parsed, not validated: once a [`Description`] exists it is
 //! within its limits. Nothing in this module does I/O or knows a transport.
 
 mod fields;
+pub mod lifecycle;
 pub mod query;
 
-pub use fields::{Description, FieldError, Requester, SystemName, take_strings};
+pub use fields::{
+    Assignee, Description, FieldError, PendingReason, Requester, SystemName, TeamName, take_strings,
+};
+pub use lifecycle::{InvalidTransition, Role, Staff, Status};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,14 +23,6 @@ use crate::triage::{Analysis, Priority, Triage};
 
 /// A ticket's identifier: a random (v4) UUID, the store's key.
 pub type TicketId = Uuid;
-
-/// Whether a ticket still needs work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Open,
-    Resolved,
-}
 
 /// Who set the priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,6 +65,20 @@ pub struct Ticket {
     /// When the priority was pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_set_at: Option<DateTime<Utc>>,
+    /// The team that owns it: the analyzer's routing at first, then
+    /// whoever assigns it elsewhere. (Filled from the analysis for tickets
+    /// stored before teams could be changed.)
+    #[serde(default)]
+    pub team: String,
+    /// The staff member working on it; `in_progress` needs one.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// What a `pending` ticket waits for.
+    #[serde(default)]
+    pub pending_reason: Option<String>,
+    /// When it was closed (also set by automatic closing).
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// A parsed, valid ticket submission.
@@ -118,6 +129,7 @@ impl Ticket {
                 system: new.system.into_inner(),
                 requester: new.requester.into_inner(),
             },
+            team: triage.analysis.team.clone(),
             analysis: triage.analysis,
             created_at: now,
             updated_at: now,
@@ -125,6 +137,17 @@ impl Ticket {
             priority_source: PrioritySource::Analyzer,
             priority_set_by: None,
             priority_set_at: None,
+            assignee: None,
+            pending_reason: None,
+            closed_at: None,
+        }
+    }
+
+    /// Fills what older stores did not keep (run when loading, before
+    /// [`Ticket::check`]).
+    pub fn fill_defaults(&mut self) {
+        if self.team.is_empty() {
+            self.team = self.analysis.team.clone();
         }
     }
 
@@ -151,20 +174,22 @@ impl Ticket {
                 self.request_id
             ));
         }
-        match (self.status, self.resolved_at) {
-            (Status::Resolved, None) => Err(format!(
-                "ticket {}: resolved without resolved_at",
-                self.request_id
-            )),
-            (Status::Open, Some(_)) => {
-                Err(format!("ticket {}: open with resolved_at", self.request_id))
-            }
-            _ => Ok(()),
+        let problem = match (self.status, self.resolved_at, self.closed_at) {
+            (Status::Resolved | Status::Closed, None, _) => Some("without resolved_at"),
+            (Status::Closed, _, None) => Some("without closed_at"),
+            (s, Some(_), _) if !s.is_done() => Some("with resolved_at"),
+            (s, _, Some(_)) if s != Status::Closed => Some("with closed_at"),
+            (Status::InProgress, ..) if self.assignee.is_none() => Some("without an assignee"),
+            _ => None,
+        };
+        match problem {
+            Some(p) => Err(format!("ticket {}: {} {p}", self.request_id, self.status)),
+            None => Ok(()),
         }
     }
 }
 
-/// A change an admin (or a submitter) asks for. The store applies it to the
+/// A change staff (or a submitter) ask for. The store applies it to the
 /// current state inside its single writer, so read-modify-write is atomic.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -183,6 +208,24 @@ pub enum Command {
         by: String,
         at: DateTime<Utc>,
     },
+    /// Assign (or unassign, with `assignee: Some(None)`) and/or move to a
+    /// team. An assignee makes an open ticket `in_progress`; removing the
+    /// assignee of an `in_progress` ticket makes it `open` again.
+    Assign {
+        id: TicketId,
+        assignee: Option<Option<String>>,
+        team: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// Any status change but reopen; `by` becomes the assignee when
+    /// `in_progress` is asked of an unassigned ticket.
+    SetStatus {
+        id: TicketId,
+        status: Status,
+        pending_reason: Option<String>,
+        by: String,
+        at: DateTime<Utc>,
+    },
     Delete {
         id: TicketId,
     },
@@ -194,6 +237,10 @@ pub enum Command {
 pub enum CommandError {
     #[error("no ticket with id {0}")]
     NotFound(TicketId),
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    #[error("ticket {0} is closed: a closed ticket no longer changes")]
+    Closed(TicketId),
 }
 
 /// What a command did, once committed: the facts an event is made from.
@@ -201,7 +248,7 @@ pub enum CommandError {
 pub enum Outcome {
     Created(Arc<Ticket>),
     Resolved(Arc<Ticket>),
-    /// Reopened or re-prioritized.
+    /// Any other change to a ticket (status, assignment, priority).
     Updated(Arc<Ticket>),
     Deleted(Arc<Ticket>),
     Cleared {
@@ -225,6 +272,8 @@ impl Command {
             Command::Resolve { id, .. }
             | Command::Reopen { id, .. }
             | Command::SetPriority { id, .. }
+            | Command::Assign { id, .. }
+            | Command::SetStatus { id, .. }
             | Command::Delete { id } => Some(*id),
         }
     }
@@ -238,6 +287,15 @@ impl Command {
         count: usize,
     ) -> Result<(Change, Outcome), CommandError> {
         let existing = |id: TicketId| current.cloned().ok_or(CommandError::NotFound(id));
+        let put = |t: Ticket| {
+            let t = Arc::new(t);
+            let outcome = if t.status == Status::Resolved {
+                Outcome::Resolved(t.clone())
+            } else {
+                Outcome::Updated(t.clone())
+            };
+            (Change::Put(t), outcome)
+        };
         Ok(match self {
             Command::Create(ticket) => {
                 let ticket = Arc::new(*ticket);
@@ -245,23 +303,55 @@ impl Command {
             }
             Command::Resolve { id, at } => {
                 let mut t = Ticket::clone(&*existing(id)?);
-                if t.status != Status::Resolved {
-                    t.status = Status::Resolved;
-                    t.resolved_at = Some(at);
-                    t.updated_at = at;
-                }
-                let t = Arc::new(t);
-                (Change::Put(t.clone()), Outcome::Resolved(t))
+                t.move_to(Status::Resolved, at)?;
+                put(t)
             }
             Command::Reopen { id, at } => {
                 let mut t = Ticket::clone(&*existing(id)?);
-                if t.status != Status::Open {
-                    t.status = Status::Open;
-                    t.resolved_at = None;
-                    t.updated_at = at;
+                t.move_to(Status::Open, at)?;
+                put(t)
+            }
+            Command::SetStatus {
+                id,
+                status,
+                pending_reason,
+                by,
+                at,
+            } => {
+                let mut t = Ticket::clone(&*existing(id)?);
+                if status == Status::InProgress && t.assignee.is_none() {
+                    lifecycle::transition(t.status, status, true)?;
+                    t.assignee = Some(by);
                 }
-                let t = Arc::new(t);
-                (Change::Put(t.clone()), Outcome::Updated(t))
+                t.move_to(status, at)?;
+                if status == Status::Pending {
+                    t.pending_reason = pending_reason;
+                }
+                put(t)
+            }
+            Command::Assign {
+                id,
+                assignee,
+                team,
+                at,
+            } => {
+                let mut t = Ticket::clone(&*existing(id)?);
+                if t.status == Status::Closed {
+                    return Err(CommandError::Closed(id));
+                }
+                if let Some(team) = team {
+                    t.team = team;
+                }
+                if let Some(assignee) = assignee {
+                    t.assignee = assignee;
+                    match (t.status, &t.assignee) {
+                        (Status::Open, Some(_)) => t.status = Status::InProgress,
+                        (Status::InProgress, None) => t.status = Status::Open,
+                        _ => {}
+                    }
+                }
+                t.updated_at = at;
+                put(t)
             }
             Command::SetPriority {
                 id,
@@ -270,14 +360,16 @@ impl Command {
                 at,
             } => {
                 let mut t = Ticket::clone(&*existing(id)?);
+                if t.status == Status::Closed {
+                    return Err(CommandError::Closed(id));
+                }
                 t.priority = priority;
                 t.priority_score = manual_score(priority);
                 t.priority_source = PrioritySource::Manual;
                 t.priority_set_by = Some(by);
                 t.priority_set_at = Some(at);
                 t.updated_at = at;
-                let t = Arc::new(t);
-                (Change::Put(t.clone()), Outcome::Updated(t))
+                put(t)
             }
             Command::Delete { id } => {
                 let t = existing(id)?;
@@ -285,6 +377,29 @@ impl Command {
             }
             Command::Clear => (Change::Clear, Outcome::Cleared { count }),
         })
+    }
+}
+
+impl Ticket {
+    /// Moves to `to` by the lifecycle's rules (`Open` meaning reopen),
+    /// keeping the timestamps consistent. Asking for the current status
+    /// changes nothing.
+    fn move_to(&mut self, to: Status, at: DateTime<Utc>) -> Result<(), InvalidTransition> {
+        let next = lifecycle::transition(self.status, to, self.assignee.is_some())?;
+        if next == self.status {
+            return Ok(());
+        }
+        match next {
+            Status::Resolved => self.resolved_at = Some(at),
+            Status::Closed => self.closed_at = Some(at),
+            _ => self.resolved_at = None,
+        }
+        if next != Status::Pending {
+            self.pending_reason = None;
+        }
+        self.status = next;
+        self.updated_at = at;
+        Ok(())
     }
 }
 

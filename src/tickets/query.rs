@@ -45,6 +45,9 @@ pub struct Filter {
     /// Text searched in description, system and requester, lowercased.
     pub text: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// `Some(None)`: unassigned tickets only; `Some(Some(name))`: that
+    /// staff member's tickets.
+    pub assignee: Option<Option<String>>,
 }
 
 impl Filter {
@@ -82,7 +85,10 @@ impl Matcher<'_> {
             && f.updated_since.is_none_or(|t| ticket.updated_at >= t)
             && f.team
                 .as_deref()
-                .is_none_or(|team| ticket.analysis.team.to_lowercase() == team)
+                .is_none_or(|team| ticket.team.to_lowercase() == team)
+            && f.assignee
+                .as_ref()
+                .is_none_or(|a| ticket.assignee.as_deref() == a.as_deref())
             && self
                 .text
                 .as_ref()
@@ -187,11 +193,25 @@ impl PageRequest {
                 "limit" => request.limit = parse_limit(value, MAX_LIMIT)?,
                 "cursor" => request.after = Some(Position::from_cursor(value)?),
                 "status" => {
-                    f.status = Some(match value {
-                        "open" => Status::Open,
-                        "resolved" => Status::Resolved,
-                        _ => return Err(ParamError::new(name, "must be open or resolved")),
-                    })
+                    f.status = Some(Status::parse(value).ok_or_else(|| {
+                        ParamError::new(
+                            name,
+                            "must be open, in_progress, pending, resolved or closed",
+                        )
+                    })?)
+                }
+                "assignee" => {
+                    let value = value.trim();
+                    if value.is_empty() {
+                        return Err(ParamError::new(name, "must be a staff name"));
+                    }
+                    f.assignee = Some(Some(value.to_string()))
+                }
+                "unassigned" => {
+                    if value != "true" {
+                        return Err(ParamError::new(name, "must be true"));
+                    }
+                    f.assignee = Some(None)
                 }
                 "priority" => {
                     f.priority = Some(parse_enum(&value.to_uppercase()).ok_or_else(|| {
@@ -269,10 +289,7 @@ impl SyncWindow {
     }
 
     pub fn holds(&self, ticket: &Ticket) -> bool {
-        match ticket.status {
-            Status::Open => true,
-            Status::Resolved => self.resolved_since.is_some_and(|t| ticket.updated_at >= t),
-        }
+        !ticket.status.is_done() || self.resolved_since.is_some_and(|t| ticket.updated_at >= t)
     }
 }
 
@@ -328,7 +345,9 @@ mod tests {
             ("limit", "1001"),
             ("limit", "abc"),
             ("limit", "-1"),
-            ("status", "closed"),
+            ("status", "done"),
+            ("assignee", " "),
+            ("unassigned", "false"),
             ("priority", "URGENT"),
             ("category", "plumbing"),
             ("q", "   "),

@@ -84,7 +84,7 @@ pub async fn run(
     let mut events = state.service.subscribe();
     let catchup = state.service.sync(resume);
     let snapshot_version = catchup.version;
-    let caller = Caller { addr: client };
+    let caller = Caller::new(client);
     let mut refused_in_a_row = 0u32;
     let metrics = state.metrics.clone();
     let _counted = metrics.ws_client_connected();
@@ -197,6 +197,14 @@ pub async fn run(
                             break 'session End::Shutdown;
                         }
                     }
+                }
+                ended = caller.session_ended(&state.auth) => {
+                    caller.sign_out();
+                    let frame = Event::SessionExpired { reason: ended.as_str() }.encode(None);
+                    if let Err(end) = send_text(&mut socket, frame.bytes(), send_timeout).await {
+                        break 'session end;
+                    }
+                    metrics.ws_sent("session_expired");
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= settings.idle_timeout() {
