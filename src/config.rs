@@ -484,6 +484,13 @@ pub struct WsArgs {
     #[arg(long, env = "TICKETD_SYNC_MAX_TICKETS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub sync_max_tickets: u64,
 
+    /// The most bytes a first sync's `initial_tickets` message holds: the
+    /// newest tickets that fit; the rest are in the API and `sync_state`
+    /// says `complete: false`. Bounds what a reconnect storm costs whatever
+    /// the tickets' size.
+    #[arg(long, env = "TICKETD_SYNC_MAX_BYTES", default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
+    pub sync_max_bytes: u64,
+
     /// Changes kept for clients that reconnect with `epoch` and `since`; a
     /// client further behind gets a first sync again.
     #[arg(long, env = "TICKETD_REPLAY_EVENTS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
@@ -499,6 +506,7 @@ impl WsArgs {
         crate::service::SyncConfig {
             resolved_days: self.sync_resolved_days,
             max_tickets: self.sync_max_tickets as usize,
+            max_bytes: self.sync_max_bytes as usize,
             replay_events: self.replay_events as usize,
         }
     }

@@ -141,6 +141,8 @@ pub struct SyncConfig {
     pub resolved_days: u32,
     /// The most tickets a first sync holds (the newest).
     pub max_tickets: usize,
+    /// The most bytes `initial_tickets` holds (the newest tickets that fit).
+    pub max_bytes: usize,
     /// Changes kept for clients that resume.
     pub replay_events: usize,
 }
@@ -150,6 +152,7 @@ impl Default for SyncConfig {
         SyncConfig {
             resolved_days: 7,
             max_tickets: 2000,
+            max_bytes: 2_000_000,
             replay_events: 10_000,
         }
     }
@@ -545,6 +548,7 @@ impl Service {
         }
         let window = SyncWindow::new(now, self.sync.resolved_days, self.sync.max_tickets);
         let (version, tickets, total) = self.store.first_sync(&window);
+        let tickets = newest_within(&tickets, self.sync.max_bytes);
         let state = SyncState {
             epoch: self.store.epoch(),
             v: version,
@@ -556,7 +560,7 @@ impl Service {
         let first = FirstSync {
             version,
             minute,
-            initial: Published::other(&Event::InitialTickets(&tickets)),
+            initial: Published::other(&Event::InitialTickets(tickets)),
             state: Published::other(&Event::SyncState(&state)),
         };
         *cached = Some(first.clone());
@@ -645,6 +649,35 @@ async fn stats_task(service: std::sync::Weak<Service>, interval: Duration) {
         drop(service);
         tokio::time::sleep(interval).await;
     }
+}
+
+/// The newest of `tickets` (oldest first) whose `initial_tickets` message
+/// fits in `budget` bytes. Sizes are counted, not kept: the message is
+/// encoded once afterwards.
+fn newest_within(tickets: &[Arc<Ticket>], budget: usize) -> &[Arc<Ticket>] {
+    /// `{"event":"initial_tickets","data":[]}` and a little room.
+    const ENVELOPE: usize = 64;
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut used = ENVELOPE;
+    let mut from = tickets.len();
+    for (i, ticket) in tickets.iter().enumerate().rev() {
+        let mut count = Count(1); // the comma
+        if serde_json::to_writer(&mut count, &**ticket).is_err() || used + count.0 > budget {
+            break;
+        }
+        used += count.0;
+        from = i;
+    }
+    &tickets[from..]
 }
 
 /// The name automatic changes are made and audited under.

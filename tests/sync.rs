@@ -1058,6 +1058,42 @@ async fn first_sync_keeps_only_the_newest_tickets_up_to_the_cap() {
     }
 }
 
+#[tokio::test]
+async fn first_sync_stops_at_its_byte_budget() {
+    let t = templates().await;
+    let now = Utc::now();
+    // Forty open tickets of about 4.5 KB each: 180 KB, well over a 64 KiB
+    // budget, and far under the ticket cap.
+    let all: Vec<Value> = (0..40i64)
+        .map(|n| {
+            let at = now - TimeDelta::minutes(60 - n);
+            let text = format!("ticket {n:02} {}", "disk array degraded ".repeat(200));
+            seeded(&t[n as usize % t.len()], text.trim(), false, at, at)
+        })
+        .collect();
+    let budget = 65_536;
+    let app = app_in(dir_with(&all), &["--sync-max-bytes", "65536"], &[]).await;
+    let mut ws = app.connect_ws().await;
+    let first = ws.next_frame().await.expect("initial_tickets");
+    let size = serde_json::to_string(&first).unwrap().len();
+    assert!(size <= budget, "initial_tickets is {size} bytes");
+    assert!(size > budget / 2, "the budget is used: {size} bytes");
+    let tickets = first["data"].as_array().unwrap();
+    let state = ws.next_frame().await.expect("sync_state")["data"].clone();
+    assert_eq!(state["sent"], tickets.len(), "{state}");
+    assert_eq!(state["total"], 40, "{state}");
+    assert_eq!(state["complete"], false, "{state}");
+    // The newest tickets, oldest first.
+    let kept: Vec<&str> = tickets
+        .iter()
+        .map(|t| &t["request_details"]["description"].as_str().unwrap()[..9])
+        .collect();
+    let n = kept.len();
+    assert!((5..40).contains(&n), "{n} tickets kept");
+    let expected: Vec<String> = (40 - n..40).map(|i| format!("ticket {i:02}")).collect();
+    assert_eq!(kept, expected);
+}
+
 // 5. The paged ticket list.
 
 /// Every page of `/api/tickets` with `query`, `limit` at a time: the
