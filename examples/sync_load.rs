@@ -271,6 +271,16 @@ async fn resume(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<V
     let expected: Vec<u64> = (since + 1..=since + args.missed as u64).collect();
     let recovered = back.iter().filter(|s| s.state["recovered"] == true).count();
     let exact = back.iter().filter(|s| s.replayed == expected).count();
+    // One client that did not get exactly the missed events, described.
+    let mismatch = back.iter().find(|s| s.replayed != expected).map(|s| {
+        json!({
+            "events": s.replayed.len(),
+            "first": s.replayed.first(),
+            "last": s.replayed.last(),
+            "expected_first": since + 1,
+            "state": s.state,
+        })
+    });
     let mut micros: Vec<u64> = back.iter().map(|s| s.micros).collect();
     Ok(json!({
         "scenario": "resume",
@@ -280,6 +290,7 @@ async fn resume(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<V
         "failed": failed,
         "recovered": recovered,
         "exactly_the_missed_events": exact,
+        "mismatch_example": mismatch,
         "storm_seconds": took.as_secs_f64(),
         "connect_to_sync_state_ms": percentiles(&mut micros),
     }))

@@ -18,7 +18,8 @@
 //! - [`events`]: outgoing events, encoded once (change events with their version), and the broadcast bus.
 //! - [`stream`]: the versioned stream clients follow: resume requests, the replay ring.
 //! - [`service`]: the one application API every transport calls.
-//! - [`auth`]: argon2id credentials and JWT admin sessions.
+//! - [`sla`]: SLA deadlines: business calendars (zones, DST, holidays), targets per level, ticket clocks. Pure.
+//! - [`auth`]: argon2id credentials with staff roles, and JWT sessions.
 //! - [`audit`]: the audit trail of admin actions and logins (JSON Lines, synced).
 //! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`), transport-neutral.
 //! - [`limits`]: rate limits (governor, keyed per client address), connection caps, who the client is.
@@ -54,6 +55,7 @@ pub mod origin;
 pub mod protocol;
 pub mod server;
 pub mod service;
+pub mod sla;
 pub mod socketio;
 pub mod state;
 pub mod store;

@@ -879,7 +879,14 @@ async fn slow_snapshot_readers_cannot_hold_the_bulk_send_slots() {
     seed_store(&dir.path().join("data"), 3000, 2000);
     let app = spawn_in(
         dir,
-        app_args(&["--send-timeout-secs", "2", "--sync-max-tickets", "3000"]),
+        app_args(&[
+            "--send-timeout-secs",
+            "2",
+            "--sync-max-tickets",
+            "3000",
+            "--sync-max-bytes",
+            "1073741824",
+        ]),
     )
     .await;
     let slots = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());

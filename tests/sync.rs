@@ -1717,7 +1717,17 @@ async fn no_message_takes_more_than_a_thousand_frames() {
             seeded(&t[i as usize % t.len()], &description, false, at, at)
         })
         .collect();
-    let app = app_in(dir_with(&tickets), &["--sync-max-tickets", "5000"], &[]).await;
+    let app = app_in(
+        dir_with(&tickets),
+        &[
+            "--sync-max-tickets",
+            "5000",
+            "--sync-max-bytes",
+            "1073741824",
+        ],
+        &[],
+    )
+    .await;
 
     let tls = app.tls_stream().await;
     let mut stream = BufReader::new(tls);

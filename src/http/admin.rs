@@ -16,7 +16,7 @@ use crate::limits::ClientIp;
 use crate::protocol::{check_assignee, parse_action, parse_priority};
 use crate::service::{AdminAction, ErrorCode};
 use crate::state::AppState;
-use crate::tickets::take_strings;
+use crate::tickets::{Role, take_strings};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -176,9 +176,16 @@ const MAX_AUDIT: usize = 1000;
 
 async fn audit(
     State(state): State<AppState>,
-    _admin: StaffSession,
+    staff: StaffSession,
     Query(limit): Query<Limit>,
 ) -> Done {
+    if !staff.0.role.allows(Role::Admin) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "the audit trail needs the admin role",
+        ));
+    }
     let limit = match limit.limit.as_deref() {
         None => 100,
         Some(raw) => raw

@@ -102,20 +102,22 @@ impl Caller {
                 }
                 continue;
             };
+            // The socket's session ends at `expires_at` itself (the leeway
+            // is for clock skew between hosts, and this is our own clock).
+            let expires =
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(signed.identity.expires_at);
+            let left = match expires.duration_since(std::time::SystemTime::now()) {
+                Ok(left) => left,
+                Err(_) => return SessionEnd::Expired,
+            };
             if let Err(e) = auth.verify(&signed.token) {
                 return match e {
                     crate::auth::TokenError::Expired => SessionEnd::Expired,
                     _ => SessionEnd::Revoked,
                 };
             }
-            let left = signed
-                .identity
-                .expires_at
-                .saturating_sub(crate::auth::now_secs())
-                + crate::auth::session::LEEWAY_SECS
-                + 1;
             tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(left)) => {}
+                _ = tokio::time::sleep(left) => {}
                 _ = changes.changed() => {}
                 _ = revocations.changed() => {}
             }

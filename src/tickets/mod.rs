@@ -323,9 +323,14 @@ impl Command {
                     lifecycle::transition(t.status, status, true)?;
                     t.assignee = Some(by);
                 }
+                let was = t.status;
                 t.move_to(status, at)?;
-                if status == Status::Pending {
+                // A new reason replaces the old; none given keeps a pending
+                // ticket's reason.
+                if status == Status::Pending && (pending_reason.is_some() || was != Status::Pending)
+                {
                     t.pending_reason = pending_reason;
+                    t.updated_at = at;
                 }
                 put(t)
             }

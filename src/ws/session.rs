@@ -102,13 +102,16 @@ pub async fn run(
             None
         };
         for p in catchup.frames.iter().chain([&catchup.state]) {
-            if let Err(end) = send_text(&mut socket, p.frame.bytes(), send_timeout).await {
+            if let Err(end) = feed_text(&mut socket, p.frame.bytes(), send_timeout).await {
                 break 'session end;
             }
             metrics.ws_sent(p.event);
             if bytes > BULK_BYTES {
                 tokio::task::yield_now().await;
             }
+        }
+        if let Err(end) = flush_by(&mut socket, Instant::now() + send_timeout).await {
+            break 'session end;
         }
         drop(slot);
         drop(catchup);
@@ -303,11 +306,19 @@ async fn handle(
 /// large `initial_tickets` a trickle at a time cannot hold its bulk-send
 /// slot for longer than that.
 async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Result<(), End> {
+    feed_text(socket, text, within).await?;
+    flush_by(socket, Instant::now() + within).await
+}
+
+/// Queues one text message (as [`send_text`]) without flushing: a catch-up
+/// of many small events goes out in a few large writes, not one TLS record
+/// and syscall per event. Call [`flush_by`] after the last one.
+async fn feed_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Result<(), End> {
     let deadline = Instant::now() + within;
     let fragment = fragment_bytes(text.len());
     if text.len() <= fragment {
         let frame = WireFrame::message(text.clone(), OpCode::Data(Data::Text), true);
-        return send_by(socket, Message::Frame(frame), deadline).await;
+        return feed_by(socket, Message::Frame(frame), deadline).await;
     }
     let mut start = 0;
     while start < text.len() {
@@ -318,13 +329,29 @@ async fn send_text(socket: &mut Socket, text: &Bytes, within: Duration) -> Resul
             OpCode::Data(Data::Continue)
         };
         let frame = WireFrame::message(text.slice(start..end), opcode, end == text.len());
-        send_by(socket, Message::Frame(frame), deadline).await?;
+        feed_by(socket, Message::Frame(frame), deadline).await?;
         start = end;
         if text.len() > BULK_BYTES {
             tokio::task::yield_now().await;
         }
     }
     Ok(())
+}
+
+async fn feed_by(socket: &mut Socket, message: Message, deadline: Instant) -> Result<(), End> {
+    match tokio::time::timeout_at(deadline, socket.feed(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Error("send failed")),
+        Err(_) => Err(End::SendTimeout),
+    }
+}
+
+async fn flush_by(socket: &mut Socket, deadline: Instant) -> Result<(), End> {
+    match tokio::time::timeout_at(deadline, socket.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Error("send failed")),
+        Err(_) => Err(End::SendTimeout),
+    }
 }
 
 async fn send(socket: &mut Socket, message: Message, within: Duration) -> Result<(), End> {
