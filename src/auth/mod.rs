@@ -490,6 +490,9 @@ fn read_staff_file(path: &Path) -> Result<Vec<(String, Role, StoredHash)>, AuthS
         if name.is_empty() {
             return Err(bad("empty user name"));
         }
+        if name == crate::tickets::SYSTEM_ACTOR {
+            return Err(bad("\"system\" is reserved for automatic changes"));
+        }
         let hash = StoredHash::parse(phc).map_err(|problem| AuthSetupError::BadHash {
             admin: name.to_string(),
             problem,

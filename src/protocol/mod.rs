@@ -125,6 +125,46 @@ impl Caller {
     }
 }
 
+/// What a transport's loop awaits to hear that a socket's staff session
+/// ended. Small while the socket is anonymous (most are): the timer and
+/// the revocation watch are boxed only once someone signs in, and kept
+/// across the loop's turns rather than rebuilt in each.
+pub struct SessionWatch<'a> {
+    caller: &'a Caller,
+    auth: &'a Auth,
+    changes: tokio::sync::watch::Receiver<Option<Signed>>,
+    ending: Option<std::pin::Pin<Box<dyn Future<Output = SessionEnd> + Send + 'a>>>,
+}
+
+impl<'a> SessionWatch<'a> {
+    pub fn new(caller: &'a Caller, auth: &'a Auth) -> SessionWatch<'a> {
+        SessionWatch {
+            caller,
+            auth,
+            changes: caller.session.subscribe(),
+            ending: None,
+        }
+    }
+
+    /// Resolves when the current staff session ends; cancel-safe.
+    pub async fn ended(&mut self) -> SessionEnd {
+        loop {
+            if let Some(ending) = self.ending.as_mut() {
+                let end = ending.await;
+                self.ending = None;
+                return end;
+            }
+            if self.changes.borrow_and_update().is_some() {
+                self.ending = Some(Box::pin(self.caller.session_ended(self.auth)));
+                continue;
+            }
+            if self.changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
 /// Unix seconds as RFC 3339.
 fn rfc3339(secs: u64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(secs as i64, 0)

@@ -33,7 +33,7 @@ use tracing::Instrument;
 
 use crate::events::{Event, Published};
 use crate::limits::CapExceeded;
-use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
+use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply, SessionWatch};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 use crate::stream::Resume;
@@ -214,6 +214,7 @@ async fn forward(
     gone: &CancellationToken,
 ) {
     let state = &session.state;
+    let mut staff_session = SessionWatch::new(&session.caller, &state.auth);
     loop {
         tokio::select! {
             biased;
@@ -234,7 +235,7 @@ async fn forward(
                 }
                 Err(RecvError::Closed) => return,
             },
-            ended = session.caller.session_ended(&state.auth) => {
+            ended = staff_session.ended() => {
                 session.caller.sign_out();
                 let event = Event::SessionExpired { reason: ended.as_str() };
                 emit(session, socket, event.name(), &event.data());

@@ -107,6 +107,10 @@ impl Role {
     }
 }
 
+/// The name automatic changes (closing resolved tickets) are made and
+/// audited under; no staff member may have it.
+pub const SYSTEM_ACTOR: &str = "system";
+
 /// A signed-in staff member, as the core sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staff {

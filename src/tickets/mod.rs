@@ -12,7 +12,7 @@ pub mod query;
 pub use fields::{
     Assignee, Description, FieldError, PendingReason, Requester, SystemName, TeamName, take_strings,
 };
-pub use lifecycle::{InvalidTransition, Role, Staff, Status};
+pub use lifecycle::{InvalidTransition, Role, SYSTEM_ACTOR, Staff, Status};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

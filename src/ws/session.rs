@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::envelope;
 use crate::events::{Event, Frame};
 use crate::limits::{ConnectionGuard, MessageRefused};
-use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply};
+use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply, SessionWatch};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 use crate::stream::Resume;
@@ -121,6 +121,7 @@ pub async fn run(
         );
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        let mut staff_session = SessionWatch::new(&caller, &state.auth);
         loop {
             tokio::select! {
                 biased;
@@ -201,7 +202,7 @@ pub async fn run(
                         }
                     }
                 }
-                ended = caller.session_ended(&state.auth) => {
+                ended = staff_session.ended() => {
                     caller.sign_out();
                     let frame = Event::SessionExpired { reason: ended.as_str() }.encode(None);
                     if let Err(end) = send_text(&mut socket, frame.bytes(), send_timeout).await {
