@@ -506,6 +506,35 @@ mod tests {
             .unwrap()
     }
 
+    #[test]
+    fn a_snapshot_loads_in_file_order_and_refuses_a_key_that_is_not_its_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            ticket("printer jams on floor 3"),
+            ticket("VPN drops every hour"),
+        );
+        let entry =
+            |key: &str, t: &Ticket| format!("{key:?}:{}", serde_json::to_string(t).unwrap());
+        let write = |body: String| std::fs::write(dir.path().join(files::SNAPSHOT), body).unwrap();
+        let (ka, kb) = (a.request_id.to_string(), b.request_id.to_string());
+        write(format!("{{{},{}}}", entry(&kb, &b), entry(&ka, &a)));
+        let loaded = files::load_snapshot(dir.path()).unwrap();
+        assert_eq!(loaded, vec![b.clone(), a.clone()]);
+        // The explanation comes back byte for byte.
+        assert_eq!(
+            serde_json::to_string(&loaded[1].analysis.signals).unwrap(),
+            serde_json::to_string(&a.analysis.signals).unwrap()
+        );
+        write(format!("{{{}}}", entry(&ka, &b)));
+        let error = files::load_snapshot(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("does not match its ticket's request_id"),
+            "{error}"
+        );
+        write("[]".into());
+        assert!(files::load_snapshot(dir.path()).is_err());
+    }
+
     #[tokio::test]
     async fn replays_the_journal_and_drops_a_torn_final_line() {
         let dir = tempfile::tempdir().unwrap();

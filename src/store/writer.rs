@@ -93,7 +93,7 @@ pub(super) struct Replayed {
 pub(super) fn replay(dir: &std::path::Path, keep_changes: usize) -> Result<Replayed, OpenError> {
     let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
     let mut state = State::default();
-    for (_, ticket) in files::load_snapshot(dir)? {
+    for ticket in files::load_snapshot(dir)? {
         state.put(Arc::new(ticket));
     }
     let stream = files::load_stream(dir)?;

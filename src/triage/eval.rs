@@ -199,7 +199,7 @@ pub fn cross_validated(
                     urgency: v.urgency,
                     category: v.category,
                     team: String::new(),
-                    signals: Vec::new(),
+                    signals: Default::default(),
                     confidence: v.confidence,
                     model_version: String::new(),
                     needs_review: v.needs_review,
