@@ -10,15 +10,20 @@
 // `tickets` and then follow the live events like any other; a ticket the
 // page already has keeps its live state.
 //
+// Signed-in staff (agents and admins alike) get working controls on each
+// ticket: only those the ticket's status allows. A refused change
+// (invalid_transition, forbidden, ...) is shown under that ticket, kept in
+// `notes` so a rebuild of the item does not lose it.
+//
 // Modules: connection.js (WebSocket, backoff, resume, refs), ticket-view.js (one
-// ticket's DOM, text only), filters.js (filters <-> URL), fields.js (the
-// submit form's rules), session.js (admin sign-in), time.js (ages).
+// ticket's DOM, text only), filters.js (filters and quick views <-> URL),
+// fields.js (the submit form's rules), session.js (staff sign-in), time.js (ages).
 
 import { Connection } from "./connection.js";
 import { check, fieldOf, length, LIMITS } from "./fields.js";
 import * as filtering from "./filters.js";
 import { Session } from "./session.js";
-import { createItem, el, fillItem, PRIORITIES, priorityBadge } from "./ticket-view.js";
+import { createItem, el, fillItem, PRIORITIES, priorityBadge, showPanel, STATUS_LABELS, STATUSES } from "./ticket-view.js";
 import { refreshAges, until } from "./time.js";
 
 const $ = (id) => document.getElementById(id);
@@ -32,7 +37,17 @@ let tickets = new Map();
 const items = new Map();
 let loadedOnce = false;
 let filters = filtering.fromUrl();
-let adminView = false;
+/** The signed-in staff member, {user, role}, or null. */
+let staff = null;
+/** request_id -> the note shown under that ticket ({text, kind}): a refused change. */
+const notes = new Map();
+
+const ROLE_LABELS = { agent: "Agent", admin: "Admin" };
+
+/** The signed-in staff member's name, or null. */
+function me() {
+  return staff?.user ?? null;
+}
 
 /** Tickets asked of the API at once. */
 const PAGE = 100;
@@ -55,7 +70,12 @@ const deleted = new Set();
 let clearedAt = -1;
 /** Where the "Load more" walk over the API stands: the next page's cursor (null: the first page). */
 let walkCursor = null;
-/** The API search behind the current filters while the list is partial: {key, busy, total, cursor, error}. */
+/**
+ * The API search behind the current filters while the list is partial:
+ * {key, busy, total, totals, cursors, error}. The filters may need several
+ * queries (one per status, see filters.toApi); `cursors[i]` continues query
+ * i (null: it has no more), `totals[i]` is its count.
+ */
 let search = null;
 let searchTimer = null;
 let loadingMore = false;
@@ -84,12 +104,12 @@ function upsert(ticket, { animate = false, flash = false } = {}) {
   let li = items.get(ticket.request_id);
   if (li) {
     if (JSON.stringify(known) !== JSON.stringify(ticket)) {
-      fillItem(li, ticket, adminView);
+      fillItem(li, ticket, staff, notes.get(ticket.request_id) ?? null);
       if (flash) restartAnimation(li, "flash");
     }
     return;
   }
-  li = createItem(ticket, adminView);
+  li = createItem(ticket, staff, notes.get(ticket.request_id) ?? null);
   items.set(ticket.request_id, li);
   if (animate) li.classList.add("entering");
   insertInOrder(li, ticket);
@@ -109,6 +129,7 @@ function insertInOrder(li, ticket) {
 
 function remove(id) {
   tickets.delete(id);
+  notes.delete(id);
   const li = items.get(id);
   items.delete(id);
   if (!li) return;
@@ -304,24 +325,48 @@ async function walkOlder() {
   return added === 0 ? "No older tickets." : `Loaded ${count(added, "older ticket")}.`;
 }
 
+/** Whether the API search has more pages. */
+function searchHasMore() {
+  return Boolean(search?.cursors?.some(Boolean));
+}
+
+/**
+ * A page of each query the current filters need: the first pages (`cursors`
+ * null), or the next ones (a query whose cursor is null is done: null).
+ */
+function fetchSearchPages(cursors) {
+  const queries = filtering.toApi(filters, me());
+  return Promise.all(
+    queries.map((params, i) => {
+      if (cursors && !cursors[i]) return null;
+      params.set("limit", String(PAGE));
+      if (cursors) params.set("cursor", cursors[i]);
+      return fetchTickets(params);
+    }),
+  );
+}
+
 /** "Load more matches": the next page of the API search. */
 async function searchMore() {
-  const { key, cursor } = search;
+  const { key, cursors, totals } = search;
   const context = requestContext();
-  const params = filtering.toApi(filters);
-  params.set("limit", String(PAGE));
-  params.set("cursor", cursor);
-  const page = await fetchTickets(params);
+  const pages = await fetchSearchPages(cursors);
   if (search?.key !== key) return "";
-  const n = merge(page.tickets, context);
+  const n = merge(pages.flatMap((page) => page?.tickets ?? []), context);
   if (n === null) return "The list was reloaded from the server meanwhile.";
-  search = { ...search, total: page.total ?? search.total, cursor: page.next_cursor ?? null };
+  const nextTotals = pages.map((page, i) => page?.total ?? totals[i] ?? 0);
+  search = {
+    ...search,
+    totals: nextTotals,
+    total: nextTotals.reduce((a, b) => a + b, 0),
+    cursors: pages.map((page) => page?.next_cursor ?? null),
+  };
   return `Loaded ${count(n, "more match")}.`;
 }
 
 async function loadMore() {
   if (loadingMore) return;
-  const searching = Boolean(filtering.isActive(filters) && search?.cursor);
+  const searching = Boolean(filtering.isActive(filters) && searchHasMore());
   const button = $("load-more");
   loadingMore = true;
   button.disabled = true;
@@ -350,10 +395,11 @@ async function loadMore() {
 
 /** Starts (debounced) or drops the API search the current filters need. */
 function updateSearch() {
-  const key = isPartial() && filtering.isActive(filters) ? JSON.stringify(filters) : null;
+  // Who is signed in is part of the search: "My queue" asks for their tickets.
+  const key = isPartial() && filtering.isActive(filters) ? JSON.stringify([filters, me()]) : null;
   if (key === (search?.key ?? null)) return;
   clearTimeout(searchTimer);
-  search = key === null ? null : { key, busy: true, total: null, cursor: null, error: "" };
+  search = key === null ? null : { key, busy: true, total: null, totals: [], cursors: [], error: "" };
   if (key !== null) searchTimer = setTimeout(runSearch, SEARCH_DEBOUNCE_MS);
 }
 
@@ -361,20 +407,26 @@ async function runSearch() {
   const key = search?.key;
   if (!key) return;
   const context = requestContext();
-  const params = filtering.toApi(filters);
-  params.set("limit", String(PAGE));
   let next;
   try {
-    const page = await fetchTickets(params);
+    const pages = await fetchSearchPages(null);
     if (search?.key !== key) return;
-    if (merge(page.tickets, context) === null) {
+    if (merge(pages.flatMap((page) => page.tickets), context) === null) {
       // A full sync replaced the list meanwhile (and asked again).
       return;
     }
-    next = { key, busy: false, total: page.total ?? page.tickets.length, cursor: page.next_cursor ?? null, error: "" };
+    const totals = pages.map((page) => page.total ?? page.tickets.length);
+    next = {
+      key,
+      busy: false,
+      total: totals.reduce((a, b) => a + b, 0),
+      totals,
+      cursors: pages.map((page) => page.next_cursor ?? null),
+      error: "",
+    };
   } catch (error) {
     if (search?.key !== key) return;
-    next = { key, busy: false, total: null, cursor: null, error: error.message };
+    next = { key, busy: false, total: null, totals: [], cursors: [], error: error.message };
   }
   search = next;
   refresh();
@@ -385,7 +437,7 @@ async function runSearch() {
 function refresh() {
   let shown = 0;
   for (const [id, li] of items) {
-    const visible = filtering.matches(tickets.get(id), filters);
+    const visible = filtering.matches(tickets.get(id), filters, me());
     li.hidden = !visible;
     if (visible) shown += 1;
   }
@@ -409,14 +461,18 @@ function refresh() {
   const empty = $("empty");
   empty.hidden = !loadedOnce || shown > 0;
   empty.textContent =
-    total === 0 && partial && !active
+    filters.view === "mine" && !staff
+      ? "Sign in to see the tickets assigned to you."
+      : total === 0 && partial && !active
       ? "No open or recent tickets. Older ones can be loaded."
       : total === 0 && !partial
         ? "No tickets yet. Submit the first one with the form."
         : active && partial && search?.busy
           ? "Searching all tickets…"
-          : "No ticket matches these filters.";
-  const searchCanGoOn = active && partial && Boolean(search?.cursor);
+          : filters.view === "mine" && !filters.q && !filters.status && !filters.priority && !filters.category
+            ? "Nothing in your queue: no open ticket is assigned to you."
+            : "No ticket matches these filters.";
+  const searchCanGoOn = active && partial && searchHasMore();
   const button = $("load-more");
   button.hidden = !loadingMore && !searchCanGoOn && !(partial && !active);
   if (!loadingMore) button.textContent = searchCanGoOn ? "Load more matches" : "Load more";
@@ -425,6 +481,7 @@ function refresh() {
   for (const chip of document.querySelectorAll(".stat-chip")) {
     chip.setAttribute("aria-pressed", String(filters[chip.dataset.filterKey] === chip.dataset.filterValue));
   }
+  showViews();
   ensureCategories([...tickets.values()].map((t) => t.analysis.category));
 }
 
@@ -440,7 +497,17 @@ function ensureCategories(names) {
   }
 }
 
+/** The quick views' buttons: which is chosen, and My queue for staff only. */
+function showViews() {
+  for (const button of document.querySelectorAll("#views button[data-view]")) {
+    button.setAttribute("aria-pressed", String(filters.view === button.dataset.view));
+  }
+  // It stays visible while chosen (from a bookmark, signed out) so it can be left.
+  $("view-mine").hidden = !staff && filters.view !== "mine";
+}
+
 function showFilters() {
+  showViews();
   $("q").value = filters.q;
   $("fl-status").value = filters.status;
   $("fl-priority").value = filters.priority;
@@ -450,6 +517,7 @@ function showFilters() {
 
 function readFilters() {
   filters = {
+    ...filters,
     q: $("q").value.trim(),
     status: $("fl-status").value,
     priority: $("fl-priority").value,
@@ -475,6 +543,9 @@ function renderStats(stats) {
   $("s-open").textContent = stats.open;
   $("s-resolved").textContent = stats.resolved;
 
+  $("s-status").replaceChildren(
+    ...STATUSES.map((s) => statChip(el("span", "chip-name as-written", STATUS_LABELS[s]), stats.by_status?.[s] ?? 0, "status", s, STATUS_LABELS[s].toLowerCase())),
+  );
   const byPriority = $("s-priority");
   byPriority.replaceChildren(
     ...PRIORITIES.map((p) => statChip(priorityBadge(p), stats.by_priority?.[p] ?? 0, "priority", p)),
@@ -486,14 +557,14 @@ function renderStats(stats) {
   else byCategory.replaceChildren(...categories.map(([c, n]) => statChip(el("span", "chip-name", c), n, "category", c)));
 }
 
-function statChip(label, count, key, value) {
+function statChip(label, count, key, value, name = value) {
   const li = el("li");
   const button = el("button", "stat-chip");
   button.type = "button";
   button.dataset.filterKey = key;
   button.dataset.filterValue = value;
   button.setAttribute("aria-pressed", String(filters[key] === value));
-  button.title = `Show only ${value}`;
+  button.title = `Show only ${name}`;
   button.append(label, el("span", "count", count));
   li.append(button);
   return li;
@@ -580,21 +651,28 @@ form.addEventListener("submit", async (e) => {
   }
 });
 
-// ---------------------------------------------------------------- admin
+// ---------------------------------------------------------------- staff
 
 const session = new Session(onSession);
 
 function onSession(current, reason) {
   const signedIn = current !== null;
+  const role = signedIn ? (ROLE_LABELS[current.role] ?? current.role) : "";
+  const isAdmin = signedIn && current.role === "admin";
   $("login-form").hidden = signedIn;
   $("admin-panel").hidden = !signedIn;
-  $("admin-summary").textContent = signedIn ? `Admin · ${current.admin}` : "Admin sign-in";
+  $("admin-summary").textContent = signedIn ? `${role} · ${current.user}` : "Staff sign-in";
   const badge = $("admin-badge");
   badge.hidden = !signedIn;
+  $("clear-button").hidden = !isAdmin;
   if (signedIn) {
-    $("admin-name").textContent = current.admin;
-    badge.textContent = current.admin;
-    badge.title = `Signed in as ${current.admin}`;
+    $("admin-name").textContent = current.user;
+    $("admin-role").textContent = role;
+    $("admin-can").textContent = isAdmin
+      ? "You can work tickets, delete them and clear the board."
+      : "You can take, assign and move tickets through their statuses. Deleting tickets is for admins.";
+    badge.textContent = `${current.user} · ${role}`;
+    badge.title = `Signed in as ${current.user} (${role.toLowerCase()})`;
     showExpiry();
   } else {
     $("login-form").reset();
@@ -605,9 +683,14 @@ function onSession(current, reason) {
     $("login-status").textContent = reason;
     $("login-status").className = "form-status warn";
   }
-  if (adminView !== signedIn) {
-    adminView = signedIn;
-    for (const [id, li] of items) fillItem(li, tickets.get(id), adminView);
+  const next = signedIn ? { user: current.user, role: current.role } : null;
+  if (JSON.stringify(next) !== JSON.stringify(staff)) {
+    staff = next;
+    notes.clear();
+    for (const [id, li] of items) fillItem(li, tickets.get(id), staff, null);
+    // "My queue" is someone else's now (or nobody's).
+    updateSearch();
+    refresh();
   }
 }
 
@@ -654,45 +737,136 @@ $("logout-button").addEventListener("click", async () => {
   $("l-username").focus();
 });
 
-async function adminCommand(command, fields = {}) {
+/** Shows `note` ({text, kind}, or null for none) under ticket `id`. */
+function setNote(id, note) {
+  if (note) notes.set(id, note);
+  else if (!notes.delete(id)) return;
+  const li = items.get(id);
+  const ticket = tickets.get(id);
+  if (li && ticket) fillItem(li, ticket, staff, note);
+}
+
+/**
+ * Sends a staff command. The broadcast that follows changes the page; a
+ * refusal of a change to ticket `id` is shown under that ticket.
+ */
+async function adminCommand(command, fields = {}, id = null) {
   const token = session.token;
   if (!token) {
-    toast("Sign in as an admin first.", "warn");
+    toast("Sign in first.", "warn");
     return false;
   }
+  if (id) setNote(id, null);
   try {
     const { data } = await connection.request("admin_command", { command, token, ...fields });
     toast(data.message, "ok");
     return true;
   } catch (error) {
-    if (error.code === "unauthorized") session.end("Your admin session is no longer valid. Sign in again.");
+    if (error.code === "unauthorized") session.end("Your session is no longer valid. Sign in again.");
+    else if (id && items.has(id)) setNote(id, { text: `Not changed: ${error.message}`, kind: "error" });
     else toast(error.message, "error");
     return false;
   }
 }
 
+/** Closes the inline form open in `li`; the focus goes back to its button if it was inside. */
+function closePanel(li) {
+  const panel = li?.querySelector(".t-panel:not([hidden])");
+  if (!panel) return;
+  const hadFocus = panel.contains(document.activeElement);
+  panel.reset();
+  showPanel(li, null);
+  if (hadFocus) li.querySelector(`[aria-controls="${panel.id}"]`)?.focus();
+}
+
 list.addEventListener("click", async (e) => {
   const button = e.target.closest("button[data-action]");
-  if (!button) return;
-  const id = button.closest("li[data-id]").dataset.id;
-  if (button.dataset.action === "toggle") {
-    await adminCommand(button.dataset.command, { ticket_id: id });
-  } else if (button.dataset.action === "delete") {
-    const t = tickets.get(id);
-    const ok = await confirmDialog(
-      "Delete this ticket?",
-      `“${shorten(t?.request_details.description ?? id)}” will be removed for everyone. This cannot be undone.`,
-      "Delete ticket",
-    );
-    if (ok) await adminCommand("delete", { ticket_id: id });
+  const li = button?.closest("li[data-id]");
+  if (!li) return;
+  const id = li.dataset.id;
+  const action = button.dataset.action;
+  switch (action) {
+    case "toggle":
+    case "resume":
+      await adminCommand(button.dataset.command, { ticket_id: id }, id);
+      break;
+    case "take":
+      if (staff) await adminCommand("assign", { ticket_id: id, assignee: staff.user }, id);
+      break;
+    case "unassign":
+      await adminCommand("assign", { ticket_id: id, assignee: null }, id);
+      break;
+    case "open-assign":
+    case "open-pending": {
+      const open = button.getAttribute("aria-expanded") === "true";
+      if (open) closePanel(li);
+      else showPanel(li, action.slice("open-".length));
+      break;
+    }
+    case "cancel-panel":
+      closePanel(li);
+      break;
+    case "close": {
+      const t = tickets.get(id);
+      const ok = await confirmDialog(
+        "Close this ticket?",
+        `“${shorten(t?.request_details.description ?? id)}” will be closed for good: a closed ticket cannot be reopened or changed.`,
+        "Close ticket",
+      );
+      if (ok) await adminCommand("set_status", { ticket_id: id, status: "closed" }, id);
+      break;
+    }
+    case "delete": {
+      const t = tickets.get(id);
+      const ok = await confirmDialog(
+        "Delete this ticket?",
+        `“${shorten(t?.request_details.description ?? id)}” will be removed for everyone. This cannot be undone.`,
+        "Delete ticket",
+      );
+      if (ok) await adminCommand("delete", { ticket_id: id }, id);
+      break;
+    }
+    default:
   }
+});
+
+// The inline forms: assign to a name, pending with a reason.
+list.addEventListener("submit", async (e) => {
+  const form = e.target.closest("form.t-panel");
+  const li = form?.closest("li[data-id]");
+  if (!li) return;
+  e.preventDefault();
+  const id = li.dataset.id;
+  let ok;
+  if (form.dataset.panel === "assign") {
+    const input = form.elements.assignee;
+    const name = input.value.trim();
+    if (!name) {
+      setNote(id, { text: "Enter the name of the staff member to assign.", kind: "error" });
+      li.querySelector(`#${CSS.escape(input.id)}`)?.focus();
+      return;
+    }
+    ok = await adminCommand("assign", { ticket_id: id, assignee: name }, id);
+  } else {
+    const reason = form.elements.reason.value.trim();
+    ok = await adminCommand("set_status", { ticket_id: id, status: "pending", ...(reason ? { pending_reason: reason } : {}) }, id);
+  }
+  if (ok) closePanel(li);
+});
+
+list.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape") return;
+  const li = e.target.closest?.(".t-panel")?.closest("li[data-id]");
+  if (!li) return;
+  e.preventDefault();
+  closePanel(li);
 });
 
 list.addEventListener("change", async (e) => {
   const select = e.target.closest("select[data-action=priority]");
   if (!select) return;
   const id = select.closest("li[data-id]").dataset.id;
-  const ok = await adminCommand("update_priority", { ticket_id: id, priority: select.value });
+  const ok = await adminCommand("update_priority", { ticket_id: id, priority: select.value }, id);
   const t = tickets.get(id);
   if (!ok && t) select.value = t.priority;
 });
@@ -757,8 +931,16 @@ $("filters").addEventListener("input", (e) => {
 });
 $("filters").addEventListener("change", readFilters);
 $("filters").addEventListener("submit", (e) => e.preventDefault());
+$("views").addEventListener("click", (e) => {
+  const button = e.target.closest("button[data-view]");
+  if (!button) return;
+  filters = { ...filters, view: button.dataset.view };
+  filtering.toUrl(filters);
+  updateSearch();
+  refresh();
+});
 $("filters-reset").addEventListener("click", () => {
-  filters = { q: "", status: "", priority: "", category: "" };
+  filters = filtering.empty();
   showFilters();
   filtering.toUrl(filters);
   updateSearch();

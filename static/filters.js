@@ -1,7 +1,23 @@
 // The list's filters and search, mirrored in the URL query so a view can be
-// bookmarked: ?status=open&priority=HIGH&category=email&q=printer
+// bookmarked: ?view=mine&status=pending&priority=HIGH&category=email&q=printer
+//
+// `view` is a quick filter: "mine" (assigned to the signed-in staff member
+// and not done) or "unassigned" (open, nobody assigned). `status` is one of
+// the five statuses, or "needs_work" (open, in progress or pending: every
+// ticket someone still has to work on).
 
-const KEYS = ["q", "status", "priority", "category"];
+import { isDone } from "./ticket-view.js";
+
+const KEYS = ["q", "view", "status", "priority", "category"];
+
+export const VIEWS = ["mine", "unassigned"];
+export const NEEDS_WORK = "needs_work";
+/** The statuses that still need work, as the API names them. */
+const WORKING = ["open", "in_progress", "pending"];
+
+export function empty() {
+  return Object.fromEntries(KEYS.map((key) => [key, ""]));
+}
 
 export function fromUrl() {
   const params = new URLSearchParams(location.search);
@@ -10,6 +26,7 @@ export function fromUrl() {
   filters.priority = filters.priority.toUpperCase();
   filters.category = filters.category.toLowerCase();
   filters.status = filters.status.toLowerCase();
+  filters.view = VIEWS.includes(filters.view.toLowerCase()) ? filters.view.toLowerCase() : "";
   return filters;
 }
 
@@ -25,13 +42,18 @@ export function isActive(filters) {
   return KEYS.some((key) => filters[key]);
 }
 
-export function matches(ticket, filters) {
-  if (filters.status && ticket.status !== filters.status) return false;
+/** Whether `ticket` passes `filters`; `me` is the signed-in staff member's name (or null). */
+export function matches(ticket, filters, me = null) {
+  if (filters.status === NEEDS_WORK) {
+    if (isDone(ticket.status)) return false;
+  } else if (filters.status && ticket.status !== filters.status) return false;
+  if (filters.view === "mine" && (!me || ticket.assignee !== me || isDone(ticket.status))) return false;
+  if (filters.view === "unassigned" && (ticket.status !== "open" || ticket.assignee)) return false;
   if (filters.priority && ticket.priority !== filters.priority) return false;
   if (filters.category && ticket.analysis.category !== filters.category) return false;
   if (filters.q) {
     const d = ticket.request_details;
-    const haystack = [d.description, d.system, d.requester, ticket.analysis.category, ticket.analysis.team, ticket.request_id]
+    const haystack = [d.description, d.system, d.requester, ticket.analysis.category, ticket.team, ticket.analysis.team, ticket.assignee ?? "", ticket.request_id]
       .join("\n")
       .toLowerCase();
     for (const word of filters.q.toLowerCase().split(/\s+/)) {
@@ -42,13 +64,29 @@ export function matches(ticket, filters) {
 }
 
 /**
- * The same filters as `GET /api/tickets` query parameters. The server's `q`
- * is one case-insensitive substring of the description, system or
- * requester, so its matches are a subset of `matches` (which also looks at
- * the category, team and id, word by word).
+ * The same filters as `GET /api/tickets` queries: one per status asked for
+ * (the API takes one status at a time, so "needs work" and "My queue" ask
+ * for each working status; the answers never overlap), none when nothing
+ * can match (My queue signed out, Unassigned with a done status). The
+ * server's `q` is one case-insensitive substring of the description, system
+ * or requester, so its matches are a subset of `matches` (which also looks
+ * at the category, team, assignee and id, word by word).
  */
-export function toApi(filters) {
-  const params = new URLSearchParams();
-  for (const key of KEYS) if (filters[key]) params.set(key, filters[key]);
-  return params;
+export function toApi(filters, me = null) {
+  const base = new URLSearchParams();
+  for (const key of ["q", "priority", "category"]) if (filters[key]) base.set(key, filters[key]);
+  let statuses = filters.status === NEEDS_WORK ? WORKING : filters.status ? [filters.status] : [null];
+  if (filters.view === "mine") {
+    if (!me) return [];
+    base.set("assignee", me);
+    statuses = statuses[0] === null ? WORKING : statuses.filter((s) => WORKING.includes(s));
+  } else if (filters.view === "unassigned") {
+    base.set("unassigned", "true");
+    statuses = statuses[0] === null ? ["open"] : statuses.filter((s) => s === "open");
+  }
+  return statuses.map((status) => {
+    const params = new URLSearchParams(base);
+    if (status) params.set("status", status);
+    return params;
+  });
 }

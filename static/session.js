@@ -1,13 +1,22 @@
-// The admin session: POST /api/auth/login gives a bearer token, kept only in
-// this tab's sessionStorage (gone when the tab closes; never localStorage or a
-// cookie). The token goes with every admin_command; the server checks it each
-// time. The session ends at its expiry, on sign-out, or when the server
-// refuses the token (for example after a restart with a new signing key).
+// The staff session (agents and admins sign in the same way):
+// POST /api/auth/login gives a bearer token and the role, kept only in this
+// tab's sessionStorage (gone when the tab closes; never localStorage or a
+// cookie). The token goes with every admin_command; the server checks it,
+// and the role, each time. The session ends at its expiry, on sign-out, or
+// when the server refuses the token (for example after a restart with a new
+// signing key).
 
 const KEY = "ticketd.admin";
 
+const ROLES = ["agent", "admin"];
+
+/** A role as the server names it; tokens from before roles existed are admins'. */
+function roleOf(raw) {
+  return ROLES.includes(raw) ? raw : "admin";
+}
+
 export class Session {
-  /** @param {(session: {admin: string, expiresAt: string} | null, reason?: string) => void} onChange */
+  /** @param {(session: {user: string, role: "agent" | "admin", expiresAt: string} | null, reason?: string) => void} onChange */
   constructor(onChange) {
     this.onChange = onChange;
     this.current = null;
@@ -27,14 +36,16 @@ export class Session {
       saved = null;
     }
     if (!saved?.token) return;
+    // Saved before roles: {token, admin, expiresAt}.
+    saved = { token: saved.token, user: saved.user ?? saved.admin, role: roleOf(saved.role), expiresAt: saved.expiresAt };
     try {
       const response = await fetch("/api/auth/session", { headers: { Authorization: `Bearer ${saved.token}` } });
       if (!response.ok) {
-        this.end("Your admin session has ended. Sign in again.");
+        this.end("Your session has ended. Sign in again.");
         return;
       }
       const body = await response.json();
-      this.begin({ token: saved.token, admin: body.admin, expiresAt: body.expires_at });
+      this.begin({ token: saved.token, user: body.user ?? body.admin, role: roleOf(body.role), expiresAt: body.expires_at });
     } catch {
       // The server is unreachable: keep the token; commands will tell.
       this.begin(saved);
@@ -53,7 +64,7 @@ export class Session {
       if (response.status === 429) throw new Error("Too many attempts. Wait a moment and try again.");
       throw new Error(body?.error?.message ?? `Sign-in failed (HTTP ${response.status}).`);
     }
-    this.begin({ token: body.token, admin: username, expiresAt: body.expires_at });
+    this.begin({ token: body.token, user: username, role: roleOf(body.role), expiresAt: body.expires_at });
   }
 
   async logout() {
@@ -70,8 +81,8 @@ export class Session {
     clearTimeout(this.timer);
     const left = Date.parse(session.expiresAt) - Date.now();
     // setTimeout holds at most ~24.8 days; sessions are far shorter.
-    this.timer = setTimeout(() => this.end("Your admin session expired. Sign in again."), Math.max(0, Math.min(left, 2 ** 31 - 1)));
-    this.onChange({ admin: session.admin, expiresAt: session.expiresAt });
+    this.timer = setTimeout(() => this.end("Your session expired. Sign in again."), Math.max(0, Math.min(left, 2 ** 31 - 1)));
+    this.onChange({ user: session.user, role: session.role, expiresAt: session.expiresAt });
   }
 
   /** Forgets the session; `reason` is shown to the user. */

@@ -10,6 +10,7 @@ mod common;
 mod webdriver;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -113,15 +114,76 @@ async fn assert_no_console_errors(page: &Page) {
 }
 
 async fn login(page: &Page, password: &str) {
+    login_as(page, "admin", password).await;
+}
+
+/// Signs in through the staff sign-in form (agents and admins alike).
+async fn login_as(page: &Page, user: &str, password: &str) {
     page.find("#admin summary").await.click().await;
-    page.find("#l-username").await.type_text("admin").await;
+    page.find("#l-username").await.type_text(user).await;
     page.find("#l-password").await.type_text(password).await;
     page.find("#login-button").await.click().await;
     page.wait_for(
-        "the admin panel after sign-in",
-        "!document.getElementById('admin-panel').hidden && document.getElementById('admin-name').textContent === 'admin'",
+        "the staff panel after sign-in",
+        &format!(
+            "!document.getElementById('admin-panel').hidden && document.getElementById('admin-name').textContent === '{user}'"
+        ),
     )
     .await;
+}
+
+/// The password of every staff member in [`staff_app`].
+const STAFF_PASSWORD: &str = "browser-staff-password-0123";
+
+/// A server whose staff file holds `dana` and `erin` (agents) and `lee`
+/// (an admin), all with [`STAFF_PASSWORD`]; no admin is generated then.
+async fn staff_app() -> TestApp {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let hash = ticketd::auth::password::hash_password(STAFF_PASSWORD);
+    let staff = dir.path().join("staff");
+    std::fs::write(
+        &staff,
+        format!("dana:agent:{hash}\nerin:agent:{hash}\nlee:admin:{hash}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&staff, std::fs::Permissions::from_mode(0o600)).unwrap();
+    spawn_in(
+        dir,
+        Options {
+            args: vec!["--staff-file".into(), staff.display().to_string()],
+            envs: vec![],
+        },
+    )
+    .await
+}
+
+/// The working controls a ticket offers: the `data-action` of the buttons
+/// in its staff bar (the inline forms' own buttons left out).
+async fn actions(page: &Page, id: &str) -> Vec<String> {
+    let found = page
+        .eval(
+            "return [...document.querySelectorAll(arguments[0] + ' .t-admin > button')].map(b => b.dataset.action);",
+            json!([item(id)]),
+        )
+        .await;
+    serde_json::from_value(found).unwrap()
+}
+
+/// The ids of the tickets the filters let through, in order.
+async fn visible_ids(page: &Page) -> Vec<String> {
+    let ids = page
+        .js("[...document.querySelectorAll('#ticket-list > li:not(.leaving)')].filter(li => !li.hidden).map(li => li.dataset.id)")
+        .await;
+    serde_json::from_value(ids).unwrap()
+}
+
+/// A JS expression: the text of ticket `id`'s status chip (undefined without one).
+fn status_chip(id: &str) -> String {
+    format!(
+        "document.querySelector('{} .chip-status')?.textContent",
+        item(id)
+    )
 }
 
 #[tokio::test]
@@ -985,6 +1047,294 @@ async fn a_bounded_first_sync_loads_more_on_demand_and_searches_the_server() {
             .await;
             assert_eq!(listed_ids(&page).await[0], live);
             assert_no_console_errors(&page).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn an_agent_takes_a_ticket_and_a_second_page_sees_it_assigned() {
+    let Some(browser) = Browser::start("an_agent_takes_a_ticket").await else {
+        return;
+    };
+    let app = staff_app().await;
+    let id = submit(&app, "Laptop fan is loud and the laptop gets very hot").await;
+    let sel = item(&id);
+    browser
+        .run(async {
+            let agent = open(&browser, &app, DESKTOP).await;
+            let viewer = open(&browser, &app, DESKTOP).await;
+            for page in [&agent, &viewer] {
+                page.wait_for("the ticket", &format!("document.querySelector('{sel}')"))
+                    .await;
+            }
+            // Anonymous: no working controls, no My queue.
+            assert_eq!(agent.js("document.querySelectorAll('.t-admin').length").await, 0);
+            assert_eq!(agent.js("document.getElementById('view-mine').hidden").await, true);
+
+            login_as(&agent, "dana", STAFF_PASSWORD).await;
+            assert_eq!(text_of(&agent, "admin-role").await, "Agent");
+            assert_eq!(text_of(&agent, "admin-summary").await, "Agent · dana");
+            agent
+                .wait_for("the working controls", "document.querySelectorAll('.t-admin').length === 1")
+                .await;
+            // An agent gets no admin-only control.
+            assert_eq!(agent.js("document.querySelectorAll('#ticket-list [data-action=delete]').length").await, 0);
+            assert_eq!(agent.js("document.getElementById('clear-button').hidden").await, true);
+            assert_eq!(agent.js("document.getElementById('view-mine').hidden").await, false);
+            // An open ticket offers what its status allows.
+            assert_eq!(actions(&agent, &id).await, ["take", "open-assign", "open-pending", "toggle"]);
+            assert_eq!(viewer.js("document.querySelectorAll('.t-admin').length").await, 0);
+
+            agent.find(&format!("{sel} button[data-action=take]")).await.click().await;
+            viewer
+                .wait_for(
+                    "the ticket in progress for dana in the other page",
+                    &format!("{} === 'In progress · dana'", status_chip(&id)),
+                )
+                .await;
+            assert!(
+                viewer.find(&format!("{sel} .t-meta")).await.text().await.contains("dana"),
+                "the assignee in the details"
+            );
+            agent
+                .wait_for("the ticket in progress in the agent's page", &format!("{} === 'In progress · dana'", status_chip(&id)))
+                .await;
+            // Taken: no Take it; Unassign instead.
+            assert_eq!(actions(&agent, &id).await, ["unassign", "open-assign", "open-pending", "toggle"]);
+            assert_eq!(agent.js(&format!("document.querySelector('{sel} .t-note').textContent")).await, "");
+
+            // My queue holds it, and follows what arrives live.
+            agent.find("#view-mine").await.click().await;
+            agent
+                .wait_for("My queue pressed", "document.getElementById('view-mine').getAttribute('aria-pressed') === 'true'")
+                .await;
+            assert_eq!(visible_ids(&agent).await, vec![id.clone()]);
+            assert_eq!(agent.js("location.search").await, "?view=mine");
+            let other = submit(&app, "Printer toner is empty on floor 2").await;
+            agent
+                .wait_for("the new ticket, outside the queue", &format!("document.querySelector('{}')?.hidden === true", item(&other)))
+                .await;
+            assert_eq!(visible_ids(&agent).await, vec![id.clone()]);
+
+            // Unassigned, in the anonymous page: only the new one.
+            viewer.wait_for("the new ticket", &format!("document.querySelector('{}')", item(&other)))
+                .await;
+            viewer.find("#view-unassigned").await.click().await;
+            viewer
+                .wait_for("Unassigned pressed", "document.getElementById('view-unassigned').getAttribute('aria-pressed') === 'true'")
+                .await;
+            assert_eq!(visible_ids(&viewer).await, vec![other.clone()]);
+
+            // Assigned elsewhere (another agent, over HTTPS): both views follow.
+            let token = app.login_token("erin", STAFF_PASSWORD).await;
+            let assigned = app
+                .http()
+                .post(format!("{}/api/tickets/{other}/assign", app.base_url()))
+                .bearer_auth(&token)
+                .json(&json!({"assignee": "dana"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(assigned.status(), 200);
+            viewer
+                .wait_for("the assigned ticket out of Unassigned", &format!("document.querySelector('{}').hidden", item(&other)))
+                .await;
+            assert_eq!(visible_ids(&viewer).await, Vec::<String>::new());
+            assert!(!viewer.find("#empty").await.text().await.is_empty());
+            agent
+                .wait_for(
+                    "both tickets in My queue",
+                    &format!("!document.querySelector('{}').hidden && !document.querySelector('{sel}').hidden", item(&other)),
+                )
+                .await;
+
+            // Resolved: done, so out of the queue.
+            agent.find(&format!("{sel} button[data-action=toggle]")).await.click().await;
+            agent
+                .wait_for("the resolved ticket out of My queue", &format!("document.querySelector('{sel}').hidden"))
+                .await;
+            assert_eq!(visible_ids(&agent).await, vec![other.clone()]);
+            viewer
+                .wait_for("the ticket resolved in the other page", &format!("{} === 'Resolved'", status_chip(&id)))
+                .await;
+            assert_no_console_errors(&agent).await;
+            assert_no_console_errors(&viewer).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn statuses_render_and_closed_tickets_offer_no_changes() {
+    let Some(browser) = Browser::start("statuses_render_and_closed_tickets").await else {
+        return;
+    };
+    let app = staff_app().await;
+    let waiting = submit(&app, "New hire needs a laptop by Monday").await;
+    let done = submit(&app, "Password reset for the shared mailbox").await;
+    let (wsel, dsel) = (item(&waiting), item(&done));
+    const REASON: &str = "waiting for the vendor quote";
+    browser
+        .run(async {
+            let agent = open(&browser, &app, DESKTOP).await;
+            let viewer = open(&browser, &app, DESKTOP).await;
+            for page in [&agent, &viewer] {
+                page.wait_for("two tickets", "document.querySelectorAll('#ticket-list > li').length === 2")
+                    .await;
+                // The status filter offers the five statuses (and "needs work").
+                let options = page.js("[...document.querySelectorAll('#fl-status option')].map(o => o.value)").await;
+                assert_eq!(options, json!(["", "needs_work", "open", "in_progress", "pending", "resolved", "closed"]));
+            }
+            // Open tickets have no status chip.
+            assert_eq!(viewer.js(&format!("{} === undefined", status_chip(&waiting))).await, true);
+            login_as(&agent, "erin", STAFF_PASSWORD).await;
+            agent
+                .wait_for("the working controls", "document.querySelectorAll('.t-admin').length === 2")
+                .await;
+
+            // Pending, with a reason, through the inline form.
+            agent.find(&format!("{wsel} button[data-action=open-pending]")).await.click().await;
+            let field = format!("pr-{waiting}");
+            agent
+                .wait_for("the reason field, focused", &format!("document.activeElement && document.activeElement.id === '{field}'"))
+                .await;
+            assert_eq!(
+                agent.js(&format!("document.querySelector('{wsel} button[data-action=open-pending]').getAttribute('aria-expanded')")).await,
+                "true"
+            );
+            agent.find(&format!("#{field}")).await.type_text(REASON).await;
+            agent.find(&format!("{wsel} button[data-action=pending-submit]")).await.click().await;
+            for page in [&agent, &viewer] {
+                page.wait_for(
+                    "the pending reason",
+                    &format!("{} === 'Pending: {REASON}'", status_chip(&waiting)),
+                )
+                .await;
+            }
+            agent
+                .wait_for("the form to close", &format!("document.getElementById('pending-{waiting}').hidden"))
+                .await;
+            // Pending offers going back to work (Resume), a new reason, resolving; not closing.
+            assert_eq!(
+                actions(&agent, &waiting).await,
+                ["take", "open-assign", "open-pending", "resume", "toggle"]
+            );
+
+            // Resolved, then closed (after a confirmation).
+            agent.find(&format!("{dsel} button[data-action=toggle]")).await.click().await;
+            agent
+                .wait_for("Reopen and Close", &format!("document.querySelector('{dsel} button[data-action=close]')"))
+                .await;
+            assert_eq!(actions(&agent, &done).await, ["toggle", "close"]);
+            viewer
+                .wait_for("the resolved chip", &format!("{} === 'Resolved'", status_chip(&done)))
+                .await;
+            agent.find(&format!("{dsel} button[data-action=close]")).await.click().await;
+            agent.wait_for("the confirmation", "document.getElementById('confirm').open").await;
+            agent.find("#confirm-ok").await.click().await;
+            let closed = format!(
+                "(() => {{ const li = document.querySelector('{dsel}'); return li.classList.contains('closed') && li.querySelector('.chip-status').textContent === 'Closed'; }})()"
+            );
+            agent.wait_for("the closed ticket", &closed).await;
+            // Dimmed like a resolved one (where nothing in it has the focus).
+            viewer
+                .wait_for(
+                    "the closed ticket, looking done, in the other page",
+                    &format!("{closed} && parseFloat(getComputedStyle(document.querySelector('{dsel}')).opacity) < 0.9"),
+                )
+                .await;
+            // Closed is final: no working control at all, only a word on why.
+            assert_eq!(
+                agent.js(&format!("document.querySelectorAll('{dsel} .t-admin button, {dsel} .t-admin select, {dsel} .t-admin input').length")).await,
+                0
+            );
+            assert_eq!(actions(&agent, &done).await, Vec::<String>::new());
+            assert!(agent.find(&format!("{dsel} .t-final")).await.text().await.contains("final"));
+
+            // The closed filter.
+            viewer.find("#fl-status option[value=closed]").await.click().await;
+            viewer
+                .wait_for("only the closed ticket", &format!("document.querySelector('{wsel}').hidden && !document.querySelector('{dsel}').hidden"))
+                .await;
+
+            // A refused change shows the server's word under the ticket, not an
+            // alert: a Close on the pending ticket, as a page that missed a
+            // change would send it.
+            agent
+                .js(&format!("(() => {{ document.querySelector('{wsel} button[data-action=resume]').dataset.action = 'close'; return true; }})()"))
+                .await;
+            agent.find(&format!("{wsel} button[data-action=close]")).await.click().await;
+            agent.wait_for("the confirmation", "document.getElementById('confirm').open").await;
+            agent.find("#confirm-ok").await.click().await;
+            agent
+                .wait_for(
+                    "the refusal under the ticket",
+                    &format!("document.querySelector('{wsel} .t-note.error')?.textContent.includes('cannot become closed')"),
+                )
+                .await;
+            assert_eq!(agent.alert_text().await, None, "an alert opened");
+            // Still pending, for everyone.
+            assert_eq!(viewer.js(&format!("{} === 'Pending: {REASON}'", status_chip(&waiting))).await, true);
+
+            // A change made elsewhere keeps the note and shows at once: back to work over HTTPS.
+            let token = app.login_token("dana", STAFF_PASSWORD).await;
+            let resumed = app
+                .http()
+                .post(format!("{}/api/tickets/{waiting}/status", app.base_url()))
+                .bearer_auth(&token)
+                .json(&json!({"status": "in_progress"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resumed.status(), 200);
+            agent
+                .wait_for("the ticket in progress for dana", &format!("{} === 'In progress · dana'", status_chip(&waiting)))
+                .await;
+            assert!(
+                agent.find(&format!("{wsel} .t-note")).await.text().await.contains("cannot become closed"),
+                "the note survives a rebuild"
+            );
+            assert_eq!(actions(&agent, &waiting).await, ["take", "unassign", "open-assign", "open-pending", "toggle"]);
+
+            // A phone: a long reason wraps, nothing scrolls sideways.
+            let long = "x".repeat(300);
+            let pending = app
+                .http()
+                .post(format!("{}/api/tickets/{waiting}/status", app.base_url()))
+                .bearer_auth(&token)
+                .json(&json!({"status": "pending", "pending_reason": format!("vendor {long}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(pending.status(), 200);
+            let phone = open(&browser, &app, PHONE).await;
+            phone
+                .wait_for("the long reason", &format!("{}?.startsWith('Pending: vendor xxx')", status_chip(&waiting)))
+                .await;
+            assert_eq!(
+                phone.js("document.documentElement.scrollWidth <= document.documentElement.clientWidth").await,
+                true,
+                "horizontal scroll at 375px"
+            );
+
+            // An admin may still delete a closed ticket, and nothing else.
+            login_as(&phone, "lee", STAFF_PASSWORD).await;
+            assert_eq!(text_of(&phone, "admin-role").await, "Admin");
+            phone
+                .wait_for("the admin's controls", &format!("document.querySelector('{dsel} .t-admin')"))
+                .await;
+            assert_eq!(actions(&phone, &done).await, ["delete"]);
+            assert_eq!(phone.js("document.getElementById('clear-button').hidden").await, false);
+            assert_eq!(
+                phone.js("document.documentElement.scrollWidth <= document.documentElement.clientWidth").await,
+                true,
+                "horizontal scroll at 375px, signed in"
+            );
+            agent
+                .wait_for("the long reason as staff", &format!("{}?.startsWith('Pending: vendor xxx')", status_chip(&waiting)))
+                .await;
+            assert_no_console_errors(&agent).await;
+            assert_no_console_errors(&viewer).await;
+            assert_no_console_errors(&phone).await;
         })
         .await;
 }
