@@ -176,6 +176,34 @@ impl AuditLog {
         .map_err(std::io::Error::other)?
     }
 
+    /// Records a refusal (a bad token, a command the role may not run):
+    /// batched, since nothing was changed that needs acknowledging and a
+    /// flood of refusals must cost no flush each. A failure to write is
+    /// logged, never passed on: the refusal stands either way.
+    pub fn refused(
+        &self,
+        user: &str,
+        action: &str,
+        ticket_id: Option<String>,
+        client: Option<std::net::IpAddr>,
+        reason: String,
+    ) {
+        let entry = AuditEntry {
+            time: Utc::now(),
+            admin: user.to_string(),
+            action: action.to_string(),
+            outcome: "refused",
+            ticket_id,
+            client: client.map(|c| c.to_string()),
+            before: None,
+            after: None,
+            reason: Some(reason),
+        };
+        if let Err(e) = self.record_batched(entry) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
     /// Appends an entry without syncing it; [`flush`](Self::flush) syncs.
     pub fn record_batched(&self, entry: AuditEntry) -> std::io::Result<()> {
         let line = Self::encode(&entry)?;

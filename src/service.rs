@@ -394,22 +394,13 @@ impl Service {
                 action: name,
                 needed: action.needs().as_str(),
             };
-            // Batched like a refused token: a flood of refusals costs no
-            // flush each, and nothing was changed that needs acknowledging.
-            let entry = AuditEntry {
-                time: now,
-                admin: admin.to_string(),
-                action: name.to_string(),
-                outcome: "refused",
-                ticket_id: ticket_id.map(|id| id.to_string()),
-                client: client.map(|c| c.to_string()),
-                before: None,
-                after: None,
-                reason: Some(error.to_string()),
-            };
-            if let Err(e) = self.audit.record_batched(entry) {
-                tracing::error!(error = %e, "cannot write the audit log");
-            }
+            self.audit.refused(
+                admin,
+                name,
+                ticket_id.map(|id| id.to_string()),
+                client,
+                error.to_string(),
+            );
             return Err(error);
         }
         let command = match action {

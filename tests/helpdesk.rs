@@ -752,75 +752,47 @@ async fn the_lifecycle_is_enforced_and_broadcast() {
         (&json!("in_progress"), &json!("dana"))
     );
 
-    // Refused payloads, each naming the problem.
-    let message = command_refused(
-        &mut staff,
-        signed(json!({"command": "assign", "ticket_id": other, "assignee": "mallory"})),
-        "invalid_payload",
-    )
-    .await;
-    assert!(message.contains("assignee"), "{message}");
-    let message = http_refused(
-        app,
-        &agent,
+    // Refused payloads, each naming the problem, over both transports.
+    for (data, names) in [
         (
-            "POST",
-            &format!("/api/tickets/{other}/assign"),
-            Some(json!({"assignee": "mallory"})),
+            json!({"command": "assign", "assignee": "mallory"}),
+            "assignee",
         ),
-        400,
-        "invalid_payload",
-    )
-    .await;
-    assert!(message.contains("assignee"), "{message}");
-    let message = command_refused(
-        &mut staff,
-        signed(json!({"command": "set_status", "ticket_id": other, "status": "open"})),
-        "invalid_payload",
-    )
-    .await;
-    assert!(message.contains("status"), "{message}");
-    http_refused(
-        app,
-        &agent,
+        (json!({"command": "set_status", "status": "open"}), "status"),
         (
-            "POST",
-            &format!("/api/tickets/{other}/status"),
-            Some(json!({"status": "open"})),
+            json!({"command": "assign", "assignee": "dana", "colour": "red"}),
+            "colour",
         ),
-        400,
-        "invalid_payload",
-    )
-    .await;
-    let message = command_refused(
-        &mut staff,
-        signed(
-            json!({"command": "assign", "ticket_id": other, "assignee": "dana", "colour": "red"}),
-        ),
-        "invalid_payload",
-    )
-    .await;
-    assert!(message.contains("colour"), "{message}");
-    let message = command_refused(
-        &mut staff,
-        signed(json!({"command": "resolve", "ticket_id": other, "assignee": "dana"})),
-        "invalid_payload",
-    )
-    .await;
-    assert!(message.contains("assignee"), "{message}");
-    let message = http_refused(
-        app,
-        &agent,
         (
-            "POST",
-            &format!("/api/tickets/{other}/status"),
-            Some(json!({"status": "pending", "colour": "red"})),
+            json!({"command": "resolve", "assignee": "dana"}),
+            "assignee",
         ),
-        400,
-        "invalid_payload",
-    )
-    .await;
-    assert!(message.contains("colour"), "{message}");
+    ] {
+        let mut data = data;
+        data["ticket_id"] = json!(other);
+        let message = command_refused(&mut staff, signed(data), "invalid_payload").await;
+        assert!(message.contains(names), "{names}: {message}");
+    }
+    for (tail, body, names) in [
+        ("assign", json!({"assignee": "mallory"}), "assignee"),
+        ("status", json!({"status": "open"}), "status"),
+        (
+            "status",
+            json!({"status": "pending", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let path = format!("/api/tickets/{other}/{tail}");
+        let message = http_refused(
+            app,
+            &agent,
+            ("POST", &path, Some(body)),
+            400,
+            "invalid_payload",
+        )
+        .await;
+        assert!(message.contains(names), "{names}: {message}");
+    }
     assert_no_change(app, &mut watcher, &other).await;
 }
 

@@ -327,20 +327,7 @@ impl Auth {
     /// Never the token itself.
     pub fn refused(&self, error: &TokenError, via: &'static str, client: Option<IpAddr>) {
         tracing::warn!(client = ?client, via, reason = %error, "session token refused");
-        let entry = AuditEntry {
-            time: chrono::Utc::now(),
-            admin: String::new(),
-            action: via.into(),
-            outcome: "refused",
-            ticket_id: None,
-            client: client.map(|c| c.to_string()),
-            before: None,
-            after: None,
-            reason: Some(error.to_string()),
-        };
-        if let Err(e) = self.audit.record_batched(entry) {
-            tracing::error!(error = %e, "cannot write the audit log");
-        }
+        self.audit.refused("", via, None, client, error.to_string());
     }
 
     /// Revokes a session until it would have expired, on disk first (so a

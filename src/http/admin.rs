@@ -122,6 +122,22 @@ fn command_body(
     Ok(parse_action(serde_json::Value::Object(map))?)
 }
 
+/// `POST /api/tickets/{id}/assign` and `/status`: the socket command's
+/// body, checked as the socket path checks it.
+async fn lifecycle(
+    command: &str,
+    state: AppState,
+    client: std::net::IpAddr,
+    staff: StaffSession,
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Done {
+    let action = command_body(command, &id, &headers, &body)?;
+    check_assignee(&state.auth, &action)?;
+    run(&state, &staff, action, client).await
+}
+
 async fn assign(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -130,9 +146,7 @@ async fn assign(
     headers: HeaderMap,
     body: Bytes,
 ) -> Done {
-    let action = command_body("assign", &id, &headers, &body)?;
-    check_assignee(&state.auth, &action)?;
-    run(&state, &staff, action, client).await
+    lifecycle("assign", state, client, staff, id, headers, body).await
 }
 
 async fn set_status(
@@ -143,8 +157,7 @@ async fn set_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Done {
-    let action = command_body("set_status", &id, &headers, &body)?;
-    run(&state, &staff, action, client).await
+    lifecycle("set_status", state, client, staff, id, headers, body).await
 }
 
 #[derive(Deserialize)]
