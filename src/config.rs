@@ -183,7 +183,7 @@ pub struct ServeArgs {
 
     /// Days after resolution a ticket is closed automatically (0: never).
     /// Fractions are allowed (0.5 is twelve hours).
-    #[arg(long, env = "TICKETD_AUTOCLOSE_DAYS", default_value_t = 7.0, value_parser = parse_days)]
+    #[arg(long, env = "TICKETD_AUTOCLOSE_DAYS", default_value_t = 7.0, value_parser = parse_days, allow_negative_numbers = true)]
     pub autoclose_days: f64,
 
     /// The origin browsers load the app from, e.g. `https://tickets.example.com`.

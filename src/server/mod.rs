@@ -394,10 +394,10 @@ fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow
         } => tracing::warn!(
             admin = %user,
             password_file = %password_file.display(),
-            "no admin configured: generated an initial admin; its password is in the file named here (set TICKETD_ADMIN_PASSWORD_HASH or --admins-file to replace it)"
+            "no admin configured: generated an initial admin; its password is in the file named here (set TICKETD_ADMIN_PASSWORD_HASH or --staff-file to replace it)"
         ),
         AdminSetup::Disabled => tracing::warn!(
-            "no admin configured and the listener is not loopback: admin access is disabled; set TICKETD_ADMIN_PASSWORD_HASH (see `ticketd hash-password`) or --admins-file"
+            "no admin configured and the listener is not loopback: admin access is disabled; set TICKETD_ADMIN_PASSWORD_HASH (see `ticketd hash-password`) or --staff-file"
         ),
     }
     match auth.key_source() {
