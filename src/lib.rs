@@ -11,8 +11,9 @@
 //! fans out to its clients.
 //!
 //! - [`config`]: the command line and environment (clap).
-//! - [`tickets`]: domain types: `Ticket`, parsed fields, commands and their state transitions;
-//!   listing filters, page cursors and the first-sync window (`tickets::query`).
+//! - [`tickets`]: domain types: `Ticket`, parsed fields, commands, the lifecycle (statuses,
+//!   roles, allowed transitions; `tickets::lifecycle`), listing filters, page cursors and the
+//!   first-sync window (`tickets::query`).
 //! - [`triage`]: the analyzer: text in, impact/urgency/priority/category/explanation out. Pure.
 //! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
 //! - [`events`]: outgoing events, encoded once (change events with their version), and the broadcast bus.
@@ -20,8 +21,9 @@
 //! - [`service`]: the one application API every transport calls.
 //! - [`sla`]: SLA deadlines: business calendars (zones, DST, holidays), targets per level, ticket clocks. Pure.
 //! - [`auth`]: argon2id credentials with staff roles, and JWT sessions.
-//! - [`audit`]: the audit trail of admin actions and logins (JSON Lines, synced).
-//! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`), transport-neutral.
+//! - [`audit`]: the audit trail of staff actions, logins and refusals (JSON Lines, synced).
+//! - [`protocol`]: the client events (`submit_ticket`, `get_stats`, `admin_command`,
+//!   `authenticate`) and a socket's staff session, transport-neutral.
 //! - [`limits`]: rate limits (governor, keyed per client address), connection caps, who the client is.
 //! - [`origin`]: the server's own web origins (WebSocket `Origin` check, HTTP redirect target).
 //! - [`state`]: what handlers share (`AppState`).
