@@ -70,7 +70,9 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::InvalidTransition => StatusCode::CONFLICT,
+        ErrorCode::InvalidTransition | ErrorCode::EditWindowClosed | ErrorCode::LimitReached => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,

@@ -186,6 +186,15 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETD_AUTOCLOSE_DAYS", default_value_t = 7.0, value_parser = parse_days, allow_negative_numbers = true)]
     pub autoclose_days: f64,
 
+    /// Minutes after writing a comment its author may still edit or delete
+    /// it (admins may delete any comment at any time). Fractions allowed.
+    #[arg(long, env = "TICKETD_COMMENT_EDIT_MINUTES", default_value_t = 10.0, value_parser = parse_minutes, allow_negative_numbers = true)]
+    pub comment_edit_minutes: f64,
+
+    /// The most comments one ticket holds.
+    #[arg(long, env = "TICKETD_MAX_COMMENTS_PER_TICKET", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_comments_per_ticket: u32,
+
     /// The origin browsers load the app from, e.g. `https://tickets.example.com`.
     /// WebSocket upgrades from pages of other origins are refused (403), and
     /// the HTTP redirect points here. Default: `https://localhost:PORT` and
@@ -529,7 +538,24 @@ fn parse_days(raw: &str) -> Result<f64, String> {
         .ok_or_else(|| "expected a number of days from 0 to 3650".to_string())
 }
 
+fn parse_minutes(raw: &str) -> Result<f64, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|m| m.is_finite() && (0.0..=525_600.0).contains(m))
+        .ok_or_else(|| "expected a number of minutes from 0 to 525600".to_string())
+}
+
 impl ServeArgs {
+    /// The edit window and the comment cap.
+    pub fn comment_rules(&self) -> crate::tickets::CommentRules {
+        crate::tickets::CommentRules {
+            edit_window: chrono::Duration::milliseconds(
+                (self.comment_edit_minutes * 60_000.0).round() as i64,
+            ),
+            max_per_ticket: self.max_comments_per_ticket as usize,
+        }
+    }
+
     /// How long after resolution a ticket closes, if ever.
     pub fn autoclose(&self) -> Option<Duration> {
         (self.autoclose_days > 0.0).then(|| Duration::from_secs_f64(self.autoclose_days * 86_400.0))

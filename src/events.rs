@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::store::Stats;
-use crate::tickets::{Ticket, TicketId};
+use crate::tickets::{Comment, CommentKind, Ticket, TicketId};
 
 /// One encoded event: UTF-8 JSON text, cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +64,13 @@ pub enum Event<'a> {
     /// Once, right after connect: every ticket, oldest first.
     InitialTickets(&'a [Arc<Ticket>]),
     NewTicket(&'a Ticket),
-    /// Direct reply to the sender of `submit_ticket`.
+    /// Direct reply to the sender of `submit_ticket` (and to a requester
+    /// whose reply to a closed ticket started a new one): the follow token
+    /// goes to the submitter alone, never on the bus.
     TicketSubmitted {
         request_id: TicketId,
+        follow_token: Option<&'a str>,
+        linked_to: Option<TicketId>,
     },
     TicketUpdated(&'a Ticket),
     TicketResolved(&'a Ticket),
@@ -106,6 +110,28 @@ pub enum Event<'a> {
     SessionExpired {
         reason: &'a str,
     },
+    /// A comment added, edited or deleted: `comment_added`,
+    /// `comment_edited`, `comment_deleted`. Staff only when internal.
+    Comment {
+        kind: CommentKind,
+        ticket_id: TicketId,
+        comment: &'a Comment,
+    },
+    /// Direct reply to `add_comment`, `edit_comment`, `delete_comment`.
+    CommentSaved {
+        ticket_id: TicketId,
+        comment: &'a Comment,
+    },
+}
+
+/// Who may receive an event: decided by the event itself, checked by the
+/// bus's every reader (live, resume, the changes API), so no transport can
+/// forget it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Everyone,
+    /// Signed-in agents and admins only (an internal note).
+    Staff,
 }
 
 /// The data of `sync_state`.
@@ -138,7 +164,7 @@ struct Envelope<'a, D: Serialize> {
 
 impl Event<'_> {
     /// Every event name, for metrics.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 17] = [
         "initial_tickets",
         "new_ticket",
         "ticket_submitted",
@@ -152,6 +178,10 @@ impl Event<'_> {
         "sync_state",
         "authenticated",
         "session_expired",
+        "comment_added",
+        "comment_edited",
+        "comment_deleted",
+        "comment_saved",
     ];
 
     /// The event's name on the wire.
@@ -170,6 +200,20 @@ impl Event<'_> {
             Event::SyncState(_) => "sync_state",
             Event::Authenticated { .. } => "authenticated",
             Event::SessionExpired { .. } => "session_expired",
+            Event::Comment { kind, .. } => match kind {
+                CommentKind::Added => "comment_added",
+                CommentKind::Edited => "comment_edited",
+                CommentKind::Deleted => "comment_deleted",
+            },
+            Event::CommentSaved { .. } => "comment_saved",
+        }
+    }
+
+    /// Who may receive it.
+    pub fn audience(&self) -> Audience {
+        match self {
+            Event::Comment { comment, .. } if !comment.is_public() => Audience::Staff,
+            _ => Audience::Everyone,
         }
     }
 
@@ -181,8 +225,25 @@ impl Event<'_> {
             Event::NewTicket(t) | Event::TicketUpdated(t) | Event::TicketResolved(t) => {
                 serde_json::to_value(t)
             }
-            Event::TicketSubmitted { request_id } => {
-                Ok(serde_json::json!({ "request_id": request_id }))
+            Event::TicketSubmitted {
+                request_id,
+                follow_token,
+                linked_to,
+            } => {
+                let mut data = serde_json::json!({ "request_id": request_id });
+                if let Some(token) = follow_token {
+                    data["follow_token"] = (*token).into();
+                }
+                if let Some(linked) = linked_to {
+                    data["linked_to"] = linked.to_string().into();
+                }
+                Ok(data)
+            }
+            Event::Comment {
+                ticket_id, comment, ..
+            }
+            | Event::CommentSaved { ticket_id, comment } => {
+                Ok(serde_json::json!({ "ticket_id": ticket_id, "comment": comment }))
             }
             Event::TicketDeleted {
                 ticket_id,
@@ -273,6 +334,8 @@ pub struct Published {
     pub version: u64,
     /// The event's name (for metrics; a fixed set).
     pub event: &'static str,
+    /// Who may receive it.
+    pub audience: Audience,
     pub frame: Frame,
     /// The frame's `data`, cut out on first use and shared by every
     /// subscriber (transports with their own envelope; `/ws` never asks).
@@ -282,7 +345,9 @@ pub struct Published {
 impl Published {
     /// A change event, encoded once with the version it produced.
     pub fn change(version: u64, event: &Event<'_>) -> Published {
-        Published::new(version, event.name(), event.encode_change(version))
+        let mut p = Published::new(version, event.name(), event.encode_change(version));
+        p.audience = event.audience();
+        p
     }
 
     /// An event that is not a change (statistics, a first sync): version 0,
@@ -295,9 +360,16 @@ impl Published {
         Published {
             version,
             event,
+            audience: Audience::Everyone,
             frame,
             data: Arc::default(),
         }
+    }
+
+    /// Whether a reader may receive it: staff receive everything, anyone
+    /// else only what is for everyone.
+    pub fn reaches(&self, staff: bool) -> bool {
+        staff || self.audience == Audience::Everyone
     }
 
     /// The event's `data` as raw JSON, extracted once per event however

@@ -480,6 +480,9 @@ fn read_staff_file(path: &Path) -> Result<Vec<(String, Role, StoredHash)>, AuthS
         if name == crate::tickets::SYSTEM_ACTOR {
             return Err(bad("\"system\" is reserved for automatic changes"));
         }
+        if name == crate::tickets::REQUESTER_ACTOR {
+            return Err(bad("\"requester\" is reserved for requesters' own changes"));
+        }
         let hash = StoredHash::parse(phc).map_err(|problem| AuthSetupError::BadHash {
             admin: name.to_string(),
             problem,

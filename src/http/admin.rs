@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::ApiError;
 use super::auth::StaffSession;
+use super::conversation::follow_param;
 use super::tickets::{json_body, parse_id};
-use crate::limits::ClientIp;
+use crate::limits::{ClientIp, Scope};
 use crate::protocol::{check_assignee, parse_action, parse_priority};
 use crate::service::{AdminAction, ErrorCode};
 use crate::state::AppState;
@@ -69,13 +70,36 @@ async fn resolve(
     run(&state, &admin, AdminAction::Resolve(parse_id(&id)?), client).await
 }
 
+/// Staff reopen with a Bearer token; a requester with `?follow=TOKEN`.
 async fn reopen(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    admin: StaffSession,
+    staff: Option<StaffSession>,
     Path(id): Path<String>,
+    uri: axum::http::Uri,
 ) -> Done {
-    run(&state, &admin, AdminAction::Reopen(parse_id(&id)?), client).await
+    let id = parse_id(&id)?;
+    match (staff, follow_param(&uri)?) {
+        (Some(staff), _) => run(&state, &staff, AdminAction::Reopen(id), client).await,
+        (None, Some(token)) => {
+            state.limits.check(Scope::Submit, client)?;
+            let ticket = state
+                .service
+                .reopen_as_requester(id, &token, Some(client))
+                .await?;
+            Ok(Json(json!({
+                "message": format!("ticket {id}: reopen done"),
+                "action": "reopen",
+                "ticket": ticket,
+                "count": null,
+            })))
+        }
+        (None, None) => Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "reopen needs a staff session (Authorization: Bearer) or the ticket's ?follow= token",
+        )),
+    }
 }
 
 async fn priority(

@@ -42,6 +42,25 @@ impl IntoResponse for Unauthorized {
     }
 }
 
+/// An optional session: no `Authorization` header is `None` (an anonymous
+/// caller); a header with a bad token is still refused, never taken as
+/// anonymous.
+impl axum::extract::OptionalFromRequestParts<AppState> for StaffSession {
+    type Rejection = Unauthorized;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <StaffSession as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 impl FromRequestParts<AppState> for StaffSession {
     type Rejection = Unauthorized;
 

@@ -10,6 +10,7 @@
 mod admin;
 mod assets;
 pub mod auth;
+mod conversation;
 mod health;
 pub mod layers;
 mod observe;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(health::routes())
         .merge(tickets::routes())
+        .merge(conversation::routes())
         .merge(admin::routes())
         .merge(auth::routes())
         .merge(assets::routes())

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::ApiError;
+use super::auth::StaffSession;
 use crate::limits::{ClientIp, Scope};
 use crate::state::AppState;
 use crate::store::Stats;
@@ -23,7 +24,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/tickets", get(list).post(create))
         .route("/api/changes", get(changes))
-        .route("/api/tickets/{id}", get(show))
         .route("/api/stats", get(stats))
 }
 
@@ -88,7 +88,7 @@ async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiEr
 }
 
 /// The query's name-value pairs, percent-decoded.
-fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
+pub fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
     Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|Query(pairs)| pairs)
         .map_err(|_| ApiError::invalid("query: cannot be decoded as name=value pairs"))
@@ -102,8 +102,13 @@ struct PageBody {
 }
 
 /// `GET /api/changes?epoch=E&since=V&limit=N`: the change events after V,
-/// as the sockets send them, for clients that poll.
-async fn changes(State(state): State<AppState>, uri: Uri) -> Result<Json<ChangesBody>, ApiError> {
+/// as the sockets send them, for clients that poll. Internal notes only
+/// with a staff `Authorization: Bearer` token.
+async fn changes(
+    State(state): State<AppState>,
+    staff: Option<StaffSession>,
+    uri: Uri,
+) -> Result<Json<ChangesBody>, ApiError> {
     let params = query_pairs(&uri)?;
     let mut limit = DEFAULT_LIMIT;
     let (mut epoch, mut since) = (None, None);
@@ -119,7 +124,7 @@ async fn changes(State(state): State<AppState>, uri: Uri) -> Result<Json<Changes
         }
     }
     let resume = Resume::parse(epoch, since).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let changes = state.service.changes(resume, limit);
+    let changes = state.service.changes(resume, limit, staff.is_some());
     Ok(Json(ChangesBody {
         epoch: changes.epoch,
         v: changes.version,
@@ -139,28 +144,19 @@ struct ChangesBody {
     more: bool,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Arc<Ticket>>, ApiError> {
-    let id = parse_id(&id)?;
-    state
-        .service
-        .ticket(&id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no ticket with id {id}")))
-}
-
 async fn create(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Arc<Ticket>>), ApiError> {
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     // The same submission limit as `submit_ticket` on the WebSocket.
     state.limits.check(Scope::Submit, client)?;
-    let ticket = state.service.submit(json_body(&headers, &body)?).await?;
-    Ok((StatusCode::CREATED, Json(ticket)))
+    let submitted = state.service.submit(json_body(&headers, &body)?).await?;
+    // The ticket, plus the requester's follow token: given here only.
+    let mut answer = serde_json::to_value(&*submitted.ticket).unwrap_or_default();
+    answer["follow_token"] = submitted.follow_token.into();
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 async fn stats(State(state): State<AppState>) -> Json<Stats> {

@@ -83,15 +83,9 @@ impl AdminCommand {
                 ));
             }
         };
-        let staff = auth.verify(&token).map_err(|e| {
-            auth.refused(&e, "admin_command", Some(caller.addr));
-            if from_socket {
-                caller.sign_out();
-            }
-            unauthorized(&e.to_string())
-        })?;
+        let staff = super::verify(auth, caller, &token, from_socket, "admin_command")?;
         let action = parse_action(Value::Object(self.rest))?;
-        Ok((staff.staff(), action))
+        Ok((staff, action))
     }
 }
 

@@ -10,20 +10,23 @@
 
 mod admin_command;
 mod authenticate;
+mod comment;
 mod get_stats;
 mod submit_ticket;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::auth::{Auth, StaffIdentity};
-use crate::events::{Event, Frame};
+use crate::events::{Audience, Event, Frame, Published};
 use crate::service::{ErrorCode, Service, ServiceError};
 use crate::store::Stats;
-use crate::tickets::TicketId;
+use crate::tickets::{Comment, Staff, TicketId};
 
 pub use admin_command::{AdminCommand, check_assignee, parse_action, parse_priority};
+pub use comment::{CommentEvent, parse_body, parse_visibility};
 
 /// A parsed client event.
 #[derive(Debug)]
@@ -32,6 +35,7 @@ pub enum ClientEvent {
     GetStats,
     AdminCommand(AdminCommand),
     Authenticate(String),
+    Comment(CommentEvent),
 }
 
 /// A socket's staff session: the token (re-checked on every command, so a
@@ -79,6 +83,23 @@ impl Caller {
     /// The socket's staff session, if any.
     pub fn signed(&self) -> Option<Signed> {
         self.session.borrow().clone()
+    }
+
+    /// Whether this socket may receive `published`: everything for a
+    /// current staff session, else only what is for everyone. (The session
+    /// is dropped when its token expires or is revoked; the expiry is also
+    /// checked here, so not even a frame racing the timer slips through.)
+    pub fn may_receive(&self, published: &Published) -> bool {
+        published.audience == Audience::Everyone
+            || self.session.borrow().as_ref().is_some_and(|s| {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.identity.expires_at)
+                    > std::time::SystemTime::now()
+            })
+    }
+
+    /// Whether the socket has a staff session now.
+    pub fn is_staff(&self) -> bool {
+        self.session.borrow().is_some()
     }
 
     pub fn sign_in(&self, signed: Signed) {
@@ -214,6 +235,12 @@ impl From<ServiceError> for ProtocolError {
 pub enum Reply {
     TicketSubmitted {
         request_id: TicketId,
+        follow_token: Option<String>,
+        linked_to: Option<TicketId>,
+    },
+    CommentSaved {
+        ticket_id: TicketId,
+        comment: Arc<Comment>,
     },
     Stats(Stats),
     AdminSuccess {
@@ -231,8 +258,18 @@ impl Reply {
     /// The event this reply is sent as.
     pub fn event(&self) -> Event<'_> {
         match self {
-            Reply::TicketSubmitted { request_id } => Event::TicketSubmitted {
+            Reply::TicketSubmitted {
+                request_id,
+                follow_token,
+                linked_to,
+            } => Event::TicketSubmitted {
                 request_id: *request_id,
+                follow_token: follow_token.as_deref(),
+                linked_to: *linked_to,
+            },
+            Reply::CommentSaved { ticket_id, comment } => Event::CommentSaved {
+                ticket_id: *ticket_id,
+                comment,
             },
             Reply::Stats(stats) => Event::StatsUpdate(stats),
             Reply::AdminSuccess { message, action } => Event::AdminSuccess { message, action },
@@ -251,11 +288,14 @@ impl Reply {
 
 impl ClientEvent {
     /// Every client event name, for metrics.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 7] = [
         "submit_ticket",
         "get_stats",
         "admin_command",
         "authenticate",
+        "add_comment",
+        "edit_comment",
+        "delete_comment",
     ];
 
     /// Parses an event name and its data.
@@ -265,12 +305,19 @@ impl ClientEvent {
             "get_stats" => get_stats::parse(data).map(|()| ClientEvent::GetStats),
             "admin_command" => AdminCommand::parse(data).map(ClientEvent::AdminCommand),
             "authenticate" => authenticate::parse(data).map(ClientEvent::Authenticate),
+            "add_comment" => comment::parse(comment::CommentVerb::Add, data).map(ClientEvent::Comment),
+            "edit_comment" => {
+                comment::parse(comment::CommentVerb::Edit, data).map(ClientEvent::Comment)
+            }
+            "delete_comment" => {
+                comment::parse(comment::CommentVerb::Delete, data).map(ClientEvent::Comment)
+            }
             other => {
                 let shown: String = other.chars().take(64).collect();
                 Err(ProtocolError::new(
                     ErrorCode::UnknownEvent,
                     format!(
-                        "unknown event {shown:?}; expected submit_ticket, get_stats, admin_command or authenticate"
+                        "unknown event {shown:?}; expected submit_ticket, get_stats, admin_command, authenticate, add_comment, edit_comment or delete_comment"
                     ),
                 ))
             }
@@ -284,6 +331,17 @@ impl ClientEvent {
             ClientEvent::GetStats => "get_stats",
             ClientEvent::AdminCommand(_) => "admin_command",
             ClientEvent::Authenticate(_) => "authenticate",
+            ClientEvent::Comment(c) => c.name(),
+        }
+    }
+
+    /// Whether it spends the sender's submission limit (a new ticket, or a
+    /// requester's reply, which may start one).
+    pub fn submits(&self) -> bool {
+        match self {
+            ClientEvent::SubmitTicket(_) => true,
+            ClientEvent::Comment(c) => c.from_requester(),
+            _ => false,
         }
     }
 }
@@ -302,5 +360,25 @@ pub async fn dispatch(
             admin_command::run(service, auth, caller, command).await
         }
         ClientEvent::Authenticate(token) => authenticate::run(auth, caller, token),
+        ClientEvent::Comment(event) => comment::run(service, auth, caller, event).await,
     }
+}
+
+/// Checks a staff token: a command's own `token`, or the socket's
+/// `authenticate` session (which ends, with the socket anonymous again,
+/// when its token no longer verifies).
+fn verify(
+    auth: &Auth,
+    caller: &Caller,
+    token: &str,
+    from_socket: bool,
+    action: &'static str,
+) -> Result<Staff, ProtocolError> {
+    auth.verify(token).map(|identity| identity.staff()).map_err(|e| {
+        auth.refused(&e, action, Some(caller.addr));
+        if from_socket {
+            caller.sign_out();
+        }
+        ProtocolError::new(ErrorCode::Unauthorized, e.to_string())
+    })
 }

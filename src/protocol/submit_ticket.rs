@@ -5,7 +5,10 @@
 //!  "data": {"description": "Printer on 3rd floor jams", "system": "Printers", "requester": "Ana"}}
 //! ```
 //! Every client (the sender included) gets `new_ticket`; the sender also gets
-//! `ticket_submitted` `{"request_id"}` once the ticket is durable.
+//! `ticket_submitted` `{"request_id","follow_token"}` once the ticket is
+//! durable. The follow token is the requester's key to the ticket (read the
+//! conversation, reply, reopen); it is given once, here, and kept only as a
+//! hash.
 
 use serde_json::Value;
 
@@ -13,8 +16,10 @@ use super::{ProtocolError, Reply};
 use crate::service::Service;
 
 pub(super) async fn run(service: &Service, data: Value) -> Result<Reply, ProtocolError> {
-    let ticket = service.submit(data).await?;
+    let submitted = service.submit(data).await?;
     Ok(Reply::TicketSubmitted {
-        request_id: ticket.request_id,
+        request_id: submitted.ticket.request_id,
+        follow_token: Some(submitted.follow_token),
+        linked_to: None,
     })
 }

@@ -168,6 +168,7 @@ pub async fn run(
             stats_interval: Duration::from_millis(args.ws.stats_interval_ms),
             sync: args.ws.sync(),
             autoclose: args.autoclose(),
+            comments: args.comment_rules(),
         },
         analyzer,
         audit.clone(),

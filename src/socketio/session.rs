@@ -110,7 +110,7 @@ pub(super) fn connected(socket: SocketRef, state: &AppState, resume: Option<Resu
     // Subscribe before the first sync (or the replay), then skip what it
     // holds: nothing is missed and nothing is seen twice.
     let events = state.service.subscribe();
-    let catchup = state.service.sync(resume);
+    let catchup = state.service.sync(resume, session.caller.is_staff());
     tracing::debug!(resume = resume.is_some(), "socket.io client connected");
     if !socket.connected() {
         // It left before the disconnect handler was in place.
@@ -222,7 +222,7 @@ async fn forward(
             _ = gone.cancelled() => return,
             _ = session.drop.cancelled() => return,
             published = events.recv() => match published {
-                Ok(p) if p.is_after(snapshot_version) => {
+                Ok(p) if p.is_after(snapshot_version) && session.caller.may_receive(&p) => {
                     let result = try_emit(socket, &p);
                     sent(session, p.event, result);
                 }
@@ -312,7 +312,7 @@ async fn on_event(
     // frame without `data`.
     let event = ClientEvent::parse(name, data.unwrap_or(Value::Null));
     let label = event.as_ref().map_or(INVALID, ClientEvent::name);
-    let submits = matches!(event, Ok(ClientEvent::SubmitTicket(_)));
+    let submits = event.as_ref().is_ok_and(ClientEvent::submits);
     if let Err(refusal) = state.limits.check_message(session.caller.addr, submits) {
         let refused = session.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         state

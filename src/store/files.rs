@@ -84,6 +84,33 @@ impl<T> Record<T> {
     }
 }
 
+/// A ticket as the store's files hold it: the ticket's own fields plus,
+/// when it has any, its `private` part (the conversation and the follow
+/// token's hash), which the ticket's own serialization leaves out so no
+/// event or listing can carry it.
+pub struct Stored<'a>(pub &'a Ticket);
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let ticket = self.0;
+        if ticket.private.is_empty() {
+            return ticket.serialize(serializer);
+        }
+        // `{…ticket…}` becomes `{…ticket…,"private":{…}}`: the ticket's
+        // fields are written by its own derive, so the two never drift.
+        let mut bytes = serde_json::to_vec(ticket).map_err(S::Error::custom)?;
+        bytes.pop();
+        bytes.extend_from_slice(b",\"private\":");
+        serde_json::to_writer(&mut bytes, &ticket.private).map_err(S::Error::custom)?;
+        bytes.push(b'}');
+        let text = String::from_utf8(bytes).map_err(S::Error::custom)?;
+        serde_json::value::RawValue::from_string(text)
+            .map_err(S::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
 /// The stream's identity and position, kept beside the snapshot in
 /// `tickets_stream.json`: the epoch (a random UUID made with the store) and
 /// a version the stream has reached (at least the snapshot's). Clients
@@ -379,7 +406,7 @@ pub fn encode_snapshot(tickets: &[Arc<Ticket>]) -> io::Result<Vec<u8>> {
     let mut ser = serde_json::Serializer::pretty(&mut out);
     let mut map = ser.serialize_map(Some(tickets.len()))?;
     for t in tickets {
-        map.serialize_entry(&t.request_id, &**t)?;
+        map.serialize_entry(&t.request_id, &Stored(t))?;
     }
     map.end()?;
     out.push(b'\n');

@@ -647,6 +647,90 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_conversation_is_stored_outside_the_ticket_and_replayed_as_announced() {
+        use crate::tickets::{
+            Author, Comment, CommentChange, CommentKind, CommentRules, Role, Staff, Visibility,
+            conversation::AuthorRole,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.keep_changes = 10;
+        let store = Store::open(config.clone(), Box::new(|_| {})).unwrap();
+        let mut t = ticket("with a conversation");
+        t.private.follow_token_sha256 = Some("ab".repeat(32));
+        let id = t.request_id;
+        store.execute(Command::Create(Box::new(t))).await.unwrap();
+        let dana = Author::Staff(Staff {
+            name: "dana".into(),
+            role: Role::Agent,
+        });
+        let note = Comment {
+            id: uuid::Uuid::new_v4(),
+            author: "dana".into(),
+            role: AuthorRole::Agent,
+            visibility: Visibility::Internal,
+            body: "internal marker".into(),
+            created_at: Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+            deleted_by: None,
+        };
+        let comment = |change| Command::Comment {
+            id,
+            by: dana.clone(),
+            change,
+            rules: CommentRules::default(),
+            at: Utc::now(),
+        };
+        store
+            .execute(comment(CommentChange::Add(Box::new(note.clone()))))
+            .await
+            .unwrap();
+        store
+            .execute(comment(CommentChange::Edit {
+                comment_id: note.id,
+                body: "edited marker".into(),
+            }))
+            .await
+            .unwrap();
+        // Neither the note nor the token's hash is in the ticket as sent.
+        let sent = serde_json::to_string(&*store.get(&id).unwrap()).unwrap();
+        assert!(!sent.contains("marker") && !sent.contains("abab"), "{sent}");
+        store.close().await;
+        drop(store);
+
+        let store = Store::open(config.clone(), Box::new(|_| {})).unwrap();
+        let kinds: Vec<_> = store
+            .take_recovered_changes()
+            .into_iter()
+            .map(|(v, o)| match o {
+                Outcome::Commented { comment, kind, .. } => (v, Some(kind), comment.body.clone()),
+                _ => (v, None, String::new()),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (1, None, String::new()),
+                (2, Some(CommentKind::Added), "internal marker".to_string()),
+                (3, Some(CommentKind::Edited), "edited marker".to_string()),
+            ]
+        );
+        let kept = store.get(&id).unwrap();
+        assert_eq!(kept.private.comments.len(), 1);
+        assert_eq!(kept.private.comments[0].body, "edited marker");
+        assert_eq!(kept.private.follow_token_sha256, Some("ab".repeat(32)));
+        // Through a snapshot too.
+        let snapshot = files::encode_snapshot(&store.all()).unwrap();
+        let text = String::from_utf8(snapshot).unwrap();
+        assert!(text.contains("edited marker") && text.contains("\"private\""));
+        let elsewhere = tempfile::tempdir().unwrap();
+        files::write_snapshot(elsewhere.path(), &store.all()).unwrap();
+        let loaded = files::load_snapshot(elsewhere.path()).unwrap();
+        assert_eq!(loaded[0].private, kept.private);
+    }
+
+    #[tokio::test]
     async fn commands_on_missing_tickets_are_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
@@ -717,6 +801,7 @@ mod tests {
                     Outcome::Updated(_) => "updated",
                     Outcome::Deleted(_) => "deleted",
                     Outcome::Cleared { .. } => "cleared",
+                    Outcome::Commented { .. } => "commented",
                 };
                 (*v, kind)
             })

@@ -14,7 +14,7 @@ use super::files::{self, Record, StreamMeta};
 use super::{
     Applied, CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError,
 };
-use crate::tickets::{Change, Outcome, Status, Ticket, TicketId};
+use crate::tickets::{Change, Outcome, Status, Ticket, TicketId, conversation};
 
 /// What recovery found.
 pub(super) struct Recovered {
@@ -109,15 +109,24 @@ pub(super) fn replay(dir: &std::path::Path, keep_changes: usize) -> Result<Repla
             let outcome = match record {
                 Record::Put { ticket, .. } => {
                     let ticket = Arc::new(ticket);
-                    let outcome = match state.get(&ticket.request_id) {
-                        None => Outcome::Created(ticket.clone()),
-                        Some(old)
+                    let old = state.get(&ticket.request_id);
+                    let commented = old.and_then(|old| {
+                        conversation::difference(&old.private, &ticket.private)
+                    });
+                    let outcome = match (old, commented) {
+                        (None, _) => Outcome::Created(ticket.clone()),
+                        (Some(_), Some((comment, kind))) => Outcome::Commented {
+                            ticket: ticket.clone(),
+                            comment,
+                            kind,
+                        },
+                        (Some(old), None)
                             if ticket.status == Status::Resolved
                                 && (old.status != Status::Resolved || **old == *ticket) =>
                         {
                             Outcome::Resolved(ticket.clone())
                         }
-                        Some(_) => Outcome::Updated(ticket.clone()),
+                        (Some(_), None) => Outcome::Updated(ticket.clone()),
                     };
                     state.put(ticket);
                     Some(outcome)
@@ -437,7 +446,10 @@ fn commit(
     for (n, (change, ..)) in applied.iter().enumerate() {
         let v = base + n as u64 + 1;
         let record = match change {
-            Change::Put(t) => Record::Put { ticket: &**t, v },
+            Change::Put(t) => Record::Put {
+                ticket: files::Stored(t),
+                v,
+            },
             Change::Delete(id) => Record::Delete { request_id: *id, v },
             Change::Clear => Record::Clear { v },
         };

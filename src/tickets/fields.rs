@@ -204,6 +204,13 @@ text_field!(
     100
 );
 text_field!(
+    /// A comment's text: 1 to 10,000 characters after trimming.
+    CommentBody,
+    "body",
+    Kind::Text,
+    10_000
+);
+text_field!(
     /// What a pending ticket waits for: 1 to 500 characters.
     PendingReason,
     "pending_reason",

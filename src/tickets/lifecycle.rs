@@ -111,6 +111,10 @@ impl Role {
 /// audited under; no staff member may have it.
 pub const SYSTEM_ACTOR: &str = "system";
 
+/// The name a requester's own changes (a reply, a reopen with the follow
+/// token) are audited under; no staff member may have it either.
+pub const REQUESTER_ACTOR: &str = "requester";
+
 /// A signed-in staff member, as the core sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staff {

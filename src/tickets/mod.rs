@@ -5,14 +5,18 @@
 //! Values here are parsed, not validated: once a [`Description`] exists it is
 //! within its limits. Nothing in this module does I/O or knows a transport.
 
+pub mod conversation;
 mod fields;
 pub mod lifecycle;
 pub mod query;
 
 pub use fields::{
-    Assignee, Description, FieldError, PendingReason, Requester, SystemName, TeamName, take_strings,
+    Assignee, CommentBody, Description, FieldError, PendingReason, Requester, SystemName, TeamName, take_strings,
 };
-pub use lifecycle::{InvalidTransition, Role, SYSTEM_ACTOR, Staff, Status};
+pub use conversation::{
+    Author, Comment, CommentChange, CommentError, CommentKind, CommentRules, Private, Visibility,
+};
+pub use lifecycle::{InvalidTransition, REQUESTER_ACTOR, Role, SYSTEM_ACTOR, Staff, Status};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -79,6 +83,14 @@ pub struct Ticket {
     /// When it was closed (also set by automatic closing).
     #[serde(default)]
     pub closed_at: Option<DateTime<Utc>>,
+    /// The closed ticket this one continues (a requester replied to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_to: Option<TicketId>,
+    /// The conversation and the follow token's hash: read from the store's
+    /// files, never serialized with the ticket (the store writes it itself),
+    /// so no event, listing or audit copy can carry it.
+    #[serde(default, skip_serializing, rename = "private")]
+    pub private: Private,
 }
 
 /// A parsed, valid ticket submission.
@@ -140,6 +152,8 @@ impl Ticket {
             assignee: None,
             pending_reason: None,
             closed_at: None,
+            linked_to: None,
+            private: Private::default(),
         }
     }
 
@@ -226,6 +240,14 @@ pub enum Command {
         by: String,
         at: DateTime<Utc>,
     },
+    /// Add, edit or delete a comment.
+    Comment {
+        id: TicketId,
+        by: Author,
+        change: CommentChange,
+        rules: CommentRules,
+        at: DateTime<Utc>,
+    },
     Delete {
         id: TicketId,
     },
@@ -241,6 +263,8 @@ pub enum CommandError {
     InvalidTransition(#[from] InvalidTransition),
     #[error("ticket {0} is closed: a closed ticket no longer changes")]
     Closed(TicketId),
+    #[error(transparent)]
+    Comment(#[from] CommentError),
 }
 
 /// What a command did, once committed: the facts an event is made from.
@@ -253,6 +277,12 @@ pub enum Outcome {
     Deleted(Arc<Ticket>),
     Cleared {
         count: usize,
+    },
+    /// A comment added, edited or deleted (the ticket carries it).
+    Commented {
+        ticket: Arc<Ticket>,
+        comment: Arc<Comment>,
+        kind: CommentKind,
     },
 }
 
@@ -274,6 +304,7 @@ impl Command {
             | Command::SetPriority { id, .. }
             | Command::Assign { id, .. }
             | Command::SetStatus { id, .. }
+            | Command::Comment { id, .. }
             | Command::Delete { id } => Some(*id),
         }
     }
@@ -375,6 +406,31 @@ impl Command {
                 t.priority_set_at = Some(at);
                 t.updated_at = at;
                 put(t)
+            }
+            Command::Comment {
+                id,
+                by,
+                change,
+                rules,
+                at,
+            } => {
+                let mut t = Ticket::clone(&*existing(id)?);
+                // A closed ticket's conversation is final too, but a
+                // comment that should never have been written can still be
+                // taken down.
+                if t.status == Status::Closed && !matches!(change, CommentChange::Delete { .. }) {
+                    return Err(CommandError::Closed(id));
+                }
+                let (comment, kind) = t.private.apply(change, &by, rules, at)?;
+                let ticket = Arc::new(t);
+                (
+                    Change::Put(ticket.clone()),
+                    Outcome::Commented {
+                        ticket,
+                        comment,
+                        kind,
+                    },
+                )
             }
             Command::Delete { id } => {
                 let t = existing(id)?;

@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::envelope;
 use crate::events::{Event, Frame};
 use crate::limits::{ConnectionGuard, MessageRefused};
-use crate::protocol::{self, Caller, ClientEvent, ProtocolError, Reply, SessionWatch};
+use crate::protocol::{self, Caller, ProtocolError, Reply, SessionWatch};
 use crate::service::ErrorCode;
 use crate::state::AppState;
 use crate::stream::Resume;
@@ -82,9 +82,9 @@ pub async fn run(
     // Subscribe before the first sync (or the replay), then skip what it
     // holds: nothing is missed and nothing is seen twice.
     let mut events = state.service.subscribe();
-    let catchup = state.service.sync(resume);
-    let snapshot_version = catchup.version;
     let caller = Caller::new(client);
+    let catchup = state.service.sync(resume, caller.is_staff());
+    let snapshot_version = catchup.version;
     let mut refused_in_a_row = 0u32;
     let metrics = state.metrics.clone();
     let _counted = metrics.ws_client_connected();
@@ -184,7 +184,7 @@ pub async fn run(
                 }
                 published = events.recv() => {
                     match published {
-                        Ok(p) if p.is_after(snapshot_version) => {
+                        Ok(p) if p.is_after(snapshot_version) && caller.may_receive(&p) => {
                             if let Err(end) = send_text(&mut socket, p.frame.bytes(), send_timeout).await {
                                 break 'session end;
                             }
@@ -251,9 +251,9 @@ fn admit(
     let submits = matches!(
         incoming,
         Some(envelope::Incoming {
-            event: Ok(ClientEvent::SubmitTicket(_)),
+            event: Ok(event),
             ..
-        })
+        }) if event.submits()
     );
     state.limits.check_message(client, submits)
 }

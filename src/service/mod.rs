@@ -6,6 +6,10 @@
 //! bus. It knows no transport: `/ws`, HTTP and any future adapter call the
 //! same methods and receive the same broadcasts.
 
+mod conversation;
+
+pub use conversation::{CommentDone, CommentRequest, Participant};
+
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,8 +25,8 @@ use crate::store::{
 use crate::stream::{ReplayRing, Resume};
 use crate::tickets::query::{Page, PageRequest, SyncWindow};
 use crate::tickets::{
-    Command, CommandError, FieldError, NewTicket, Outcome, Role, SYSTEM_ACTOR, Staff, Status,
-    Ticket, TicketId,
+    Command, CommandError, CommentError, CommentRules, FieldError, NewTicket, Outcome, Role,
+    SYSTEM_ACTOR, Staff, Status, Ticket, TicketId,
 };
 use crate::triage::{Analyzer, Priority};
 
@@ -52,6 +56,10 @@ pub enum ErrorCode {
     /// A status change the lifecycle does not allow (or any change to a
     /// closed ticket).
     InvalidTransition,
+    /// A comment changed after `--comment-edit-minutes`.
+    EditWindowClosed,
+    /// A ticket already holds `--max-comments-per-ticket` comments.
+    LimitReached,
 }
 
 impl ErrorCode {
@@ -72,6 +80,8 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidTransition => "invalid_transition",
+            ErrorCode::EditWindowClosed => "edit_window_closed",
+            ErrorCode::LimitReached => "limit_reached",
         }
     }
 }
@@ -94,6 +104,18 @@ pub enum ServiceError {
         action: &'static str,
         needed: &'static str,
     },
+    /// Refused for who asks (not their comment, an internal note from a
+    /// requester).
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("{0} needs a staff session or the ticket's follow token")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    CommentNotFound(String),
+    #[error("{0}")]
+    EditWindowClosed(String),
+    #[error("{0}")]
+    LimitReached(String),
 }
 
 impl ServiceError {
@@ -103,7 +125,11 @@ impl ServiceError {
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Unavailable | ServiceError::AuditFailed => ErrorCode::StorageUnavailable,
             ServiceError::InvalidTransition(_) => ErrorCode::InvalidTransition,
-            ServiceError::Forbidden { .. } => ErrorCode::Forbidden,
+            ServiceError::Forbidden { .. } | ServiceError::NotAllowed(_) => ErrorCode::Forbidden,
+            ServiceError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ServiceError::CommentNotFound(_) => ErrorCode::NotFound,
+            ServiceError::EditWindowClosed(_) => ErrorCode::EditWindowClosed,
+            ServiceError::LimitReached(_) => ErrorCode::LimitReached,
         }
     }
 }
@@ -115,6 +141,16 @@ impl From<StoreError> for ServiceError {
             StoreError::Command(
                 e @ (CommandError::InvalidTransition(_) | CommandError::Closed(_)),
             ) => ServiceError::InvalidTransition(e.to_string()),
+            StoreError::Command(CommandError::Comment(e)) => {
+                let message = e.to_string();
+                match e {
+                    CommentError::NotFound(_) => ServiceError::CommentNotFound(message),
+                    CommentError::Deleted(_) => ServiceError::InvalidTransition(message),
+                    CommentError::NotAuthor(_) => ServiceError::NotAllowed(message),
+                    CommentError::WindowClosed { .. } => ServiceError::EditWindowClosed(message),
+                    CommentError::TooMany { .. } => ServiceError::LimitReached(message),
+                }
+            }
             StoreError::Unavailable => ServiceError::Unavailable,
         }
     }
@@ -132,6 +168,8 @@ pub struct ServiceConfig {
     pub sync: SyncConfig,
     /// Resolved tickets are closed this long after resolution (None: never).
     pub autoclose: Option<Duration>,
+    /// The edit window and the most comments a ticket holds.
+    pub comments: CommentRules,
 }
 
 /// The bounds of a client's first sync and of resuming.
@@ -274,6 +312,15 @@ pub struct Service {
     /// once per store version and minute, and shared by every client that
     /// connects meanwhile. A std Mutex, never held across an `.await`.
     initial: Mutex<Option<FirstSync>>,
+    comment_rules: CommentRules,
+}
+
+/// A new ticket, and the follow token only its submitter is given.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub ticket: Arc<Ticket>,
+    /// The requester's secret for this ticket (kept only as a hash).
+    pub follow_token: String,
 }
 
 /// A cached first sync.
@@ -349,6 +396,7 @@ impl Service {
             replay,
             sync: config.sync,
             initial: Mutex::new(None),
+            comment_rules: config.comments,
         });
         tokio::spawn(stats_task(Arc::downgrade(&service), config.stats_interval));
         if let Some(after) = config.autoclose {
@@ -359,19 +407,33 @@ impl Service {
 
     /// Parses, analyzes and durably stores a new ticket; every subscriber
     /// gets `new_ticket` before this returns.
-    pub async fn submit(&self, data: serde_json::Value) -> Result<Arc<Ticket>, ServiceError> {
-        let new = NewTicket::from_json(data)?;
+    pub async fn submit(&self, data: serde_json::Value) -> Result<Submitted, ServiceError> {
+        self.create(NewTicket::from_json(data)?, None).await
+    }
+
+    /// Analyzes and stores a parsed ticket with a new follow token.
+    async fn create(
+        &self,
+        new: NewTicket,
+        linked_to: Option<TicketId>,
+    ) -> Result<Submitted, ServiceError> {
         let triage = self
             .analyzer
             .analyze(new.description.as_str(), new.system.as_str());
-        let ticket = Ticket::create(new, triage, Utc::now());
+        let mut ticket = Ticket::create(new, triage, Utc::now());
+        let (follow_token, hash) = conversation::new_follow_token();
+        ticket.private.follow_token_sha256 = Some(hash);
+        ticket.linked_to = linked_to;
         match self
             .store
             .execute(Command::Create(Box::new(ticket)))
             .await?
             .outcome
         {
-            Outcome::Created(t) => Ok(t),
+            Outcome::Created(ticket) => Ok(Submitted {
+                ticket,
+                follow_token,
+            }),
             _ => unreachable!("create yields created"),
         }
     }
@@ -443,6 +505,7 @@ impl Service {
                     Outcome::Created(t) | Outcome::Resolved(t) | Outcome::Updated(t) => {
                         (Some(t.clone()), None)
                     }
+                    Outcome::Commented { ticket, .. } => (Some(ticket.clone()), None),
                 };
                 let message = match (ticket_id, count) {
                     (_, Some(count)) => format!("cleared {count} tickets"),
@@ -524,8 +587,9 @@ impl Service {
     /// What a connecting client is sent before live events: the changes it
     /// missed when it can resume, else a first sync. Subscribe before
     /// calling this, then forward only events after [`Catchup::version`], so
-    /// nothing is missed or seen twice.
-    pub fn sync(&self, resume: Option<Resume>) -> Catchup {
+    /// nothing is missed or seen twice. A resume replays only what the
+    /// client may see (`staff`: internal notes too).
+    pub fn sync(&self, resume: Option<Resume>, staff: bool) -> Catchup {
         if let Some(resume) = resume
             && resume.epoch == self.store.epoch()
         {
@@ -534,6 +598,10 @@ impl Service {
                 ring.after(resume.since, usize::MAX)
                     .map(|events| (ring.head(), events))
             };
+            let replayed = replayed.map(|(head, mut events)| {
+                events.retain(|p| p.reaches(staff));
+                (head, events)
+            });
             if let Some((head, events)) = replayed {
                 let state = SyncState {
                     epoch: self.store.epoch(),
@@ -593,14 +661,29 @@ impl Service {
 
     /// The changes after `since` in `epoch`, at most `limit`, for clients
     /// that poll. Without a position: none, and where the stream stands.
-    pub fn changes(&self, resume: Option<Resume>, limit: usize) -> Changes {
+    /// Only what the reader may see (`staff`: internal notes too); `limit`
+    /// counts what is returned, so a run of hidden changes never stalls a
+    /// reader.
+    pub fn changes(&self, resume: Option<Resume>, limit: usize, staff: bool) -> Changes {
         let epoch = self.store.epoch();
         let ring = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         let version = ring.head();
+        let wanted = if staff {
+            limit.saturating_add(1)
+        } else {
+            usize::MAX
+        };
         let found = resume
             .filter(|r| r.epoch == epoch)
-            .and_then(|r| ring.after(r.since, limit.saturating_add(1)));
+            .and_then(|r| ring.after(r.since, wanted));
         drop(ring);
+        let found = found.map(|events| {
+            events
+                .into_iter()
+                .filter(|p| p.reaches(staff))
+                .take(limit.saturating_add(1))
+                .collect::<Vec<_>>()
+        });
         match found {
             Some(mut events) => {
                 let more = events.len() > limit;
@@ -650,6 +733,15 @@ fn outcome_event(outcome: &Outcome) -> Event<'_> {
             deleted_ticket: t,
         },
         Outcome::Cleared { count } => Event::AllTicketsCleared { count: *count },
+        Outcome::Commented {
+            ticket,
+            comment,
+            kind,
+        } => Event::Comment {
+            kind: *kind,
+            ticket_id: ticket.request_id,
+            comment,
+        },
     }
 }
 
