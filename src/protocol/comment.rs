@@ -66,8 +66,9 @@ fn invalid(e: FieldError) -> ProtocolError {
 
 fn uuid(field: &'static str, raw: Option<String>) -> Result<Uuid, ProtocolError> {
     let raw = raw.ok_or_else(|| invalid(FieldError::Missing { field }))?;
-    Uuid::parse_str(&raw)
-        .map_err(|_| ProtocolError::new(ErrorCode::InvalidPayload, format!("{field} must be a UUID")))
+    Uuid::parse_str(&raw).map_err(|_| {
+        ProtocolError::new(ErrorCode::InvalidPayload, format!("{field} must be a UUID"))
+    })
 }
 
 /// Parses `visibility` (absent: public); shared with HTTP.

@@ -305,7 +305,9 @@ impl ClientEvent {
             "get_stats" => get_stats::parse(data).map(|()| ClientEvent::GetStats),
             "admin_command" => AdminCommand::parse(data).map(ClientEvent::AdminCommand),
             "authenticate" => authenticate::parse(data).map(ClientEvent::Authenticate),
-            "add_comment" => comment::parse(comment::CommentVerb::Add, data).map(ClientEvent::Comment),
+            "add_comment" => {
+                comment::parse(comment::CommentVerb::Add, data).map(ClientEvent::Comment)
+            }
             "edit_comment" => {
                 comment::parse(comment::CommentVerb::Edit, data).map(ClientEvent::Comment)
             }
@@ -374,11 +376,13 @@ fn verify(
     from_socket: bool,
     action: &'static str,
 ) -> Result<Staff, ProtocolError> {
-    auth.verify(token).map(|identity| identity.staff()).map_err(|e| {
-        auth.refused(&e, action, Some(caller.addr));
-        if from_socket {
-            caller.sign_out();
-        }
-        ProtocolError::new(ErrorCode::Unauthorized, e.to_string())
-    })
+    auth.verify(token)
+        .map(|identity| identity.staff())
+        .map_err(|e| {
+            auth.refused(&e, action, Some(caller.addr));
+            if from_socket {
+                caller.sign_out();
+            }
+            ProtocolError::new(ErrorCode::Unauthorized, e.to_string())
+        })
 }

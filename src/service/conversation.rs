@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{AdminAction, Service, ServiceError};
 use crate::audit::AuditEntry;
 use crate::tickets::{
-    Author, Comment, CommentBody, CommentChange, Command, NewTicket, Outcome, REQUESTER_ACTOR,
+    Author, Command, Comment, CommentBody, CommentChange, NewTicket, Outcome, REQUESTER_ACTOR,
     Role, Staff, Status, Ticket, TicketId, Visibility, conversation::AuthorRole,
 };
 
@@ -162,8 +162,13 @@ impl Service {
                 let error = ServiceError::NotAllowed(
                     "internal notes are for staff; a requester's replies are public".into(),
                 );
-                self.audit
-                    .refused(REQUESTER_ACTOR, name, Some(id.to_string()), client, error.to_string());
+                self.audit.refused(
+                    REQUESTER_ACTOR,
+                    name,
+                    Some(id.to_string()),
+                    client,
+                    error.to_string(),
+                );
                 return Err(error);
             }
             match (&request, current.status) {

@@ -110,9 +110,8 @@ pub(super) fn replay(dir: &std::path::Path, keep_changes: usize) -> Result<Repla
                 Record::Put { ticket, .. } => {
                     let ticket = Arc::new(ticket);
                     let old = state.get(&ticket.request_id);
-                    let commented = old.and_then(|old| {
-                        conversation::difference(&old.private, &ticket.private)
-                    });
+                    let commented =
+                        old.and_then(|old| conversation::difference(&old.private, &ticket.private));
                     let outcome = match (old, commented) {
                         (None, _) => Outcome::Created(ticket.clone()),
                         (Some(_), Some((comment, kind))) => Outcome::Commented {

@@ -133,9 +133,14 @@ impl Default for CommentRules {
 pub enum CommentChange {
     /// A new comment, made whole by the caller (its id and author).
     Add(Box<Comment>),
-    Edit { comment_id: Uuid, body: String },
+    Edit {
+        comment_id: Uuid,
+        body: String,
+    },
     /// A soft delete: the comment stays, emptied, with who and when.
-    Delete { comment_id: Uuid },
+    Delete {
+        comment_id: Uuid,
+    },
 }
 
 /// What a committed comment change was.
@@ -155,7 +160,9 @@ pub enum CommentError {
     Deleted(Uuid),
     #[error("only the author may {0} a comment (admins may delete any)")]
     NotAuthor(&'static str),
-    #[error("comments can be changed for {minutes} minutes after they are written; this one is older")]
+    #[error(
+        "comments can be changed for {minutes} minutes after they are written; this one is older"
+    )]
     WindowClosed { minutes: i64 },
     #[error("the ticket has {max} comments, the most --max-comments-per-ticket allows")]
     TooMany { max: usize },
@@ -311,7 +318,12 @@ mod tests {
         };
         let before = p.clone();
         let (e, kind) = p
-            .apply(edit("changed"), &dana, rules, t0 + chrono::Duration::minutes(9))
+            .apply(
+                edit("changed"),
+                &dana,
+                rules,
+                t0 + chrono::Duration::minutes(9),
+            )
             .unwrap();
         assert_eq!((e.body.as_str(), kind), ("changed", CommentKind::Edited));
         assert_eq!(difference(&before, &p).unwrap().1, CommentKind::Edited);
@@ -333,7 +345,10 @@ mod tests {
             .apply(delete.clone(), &staff("root", Role::Admin), rules, late)
             .unwrap();
         assert_eq!(kind, CommentKind::Deleted);
-        assert_eq!((d.body.as_str(), d.deleted_by.as_deref()), ("", Some("root")));
+        assert_eq!(
+            (d.body.as_str(), d.deleted_by.as_deref()),
+            ("", Some("root"))
+        );
         assert_eq!(
             p.apply(delete, &staff("root", Role::Admin), rules, late),
             Err(CommentError::Deleted(c.id))

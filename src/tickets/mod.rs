@@ -10,11 +10,12 @@ mod fields;
 pub mod lifecycle;
 pub mod query;
 
-pub use fields::{
-    Assignee, CommentBody, Description, FieldError, PendingReason, Requester, SystemName, TeamName, take_strings,
-};
 pub use conversation::{
     Author, Comment, CommentChange, CommentError, CommentKind, CommentRules, Private, Visibility,
+};
+pub use fields::{
+    Assignee, CommentBody, Description, FieldError, PendingReason, Requester, SystemName, TeamName,
+    take_strings,
 };
 pub use lifecycle::{InvalidTransition, REQUESTER_ACTOR, Role, SYSTEM_ACTOR, Staff, Status};
 
