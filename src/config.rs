@@ -177,6 +177,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETD_TRIAGE_CONFIG")]
     pub triage_config: Option<PathBuf>,
 
+    /// The SLA policy (TOML: business calendar, targets per priority);
+    /// without it, 24x7 in UTC with the built-in targets.
+    #[arg(long, env = "TICKETD_SLA_CONFIG")]
+    pub sla_config: Option<PathBuf>,
+
     /// Start a new snapshot once the journal holds this many bytes.
     #[arg(long, env = "TICKETD_COMPACT_AFTER_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub compact_after_bytes: u64,

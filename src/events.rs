@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::sla::{ClockState, SlaView};
 use crate::store::Stats;
-use crate::tickets::{Comment, CommentKind, Ticket, TicketId};
+use crate::tickets::{Comment, CommentKind, SlaAnnouncement, Ticket, TicketId};
 
 /// One encoded event: UTF-8 JSON text, cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,13 @@ pub enum Event<'a> {
         ticket_id: TicketId,
         comment: &'a Comment,
     },
+    /// An SLA clock became at risk (`sla_warning`) or breached
+    /// (`sla_breached`); `sla` is the ticket's whole view after it.
+    Sla {
+        ticket_id: TicketId,
+        announcement: SlaAnnouncement,
+        sla: Option<&'a SlaView>,
+    },
 }
 
 /// Who may receive an event: decided by the event itself, checked by the
@@ -164,7 +172,7 @@ struct Envelope<'a, D: Serialize> {
 
 impl Event<'_> {
     /// Every event name, for metrics.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 19] = [
         "initial_tickets",
         "new_ticket",
         "ticket_submitted",
@@ -182,6 +190,8 @@ impl Event<'_> {
         "comment_edited",
         "comment_deleted",
         "comment_saved",
+        "sla_warning",
+        "sla_breached",
     ];
 
     /// The event's name on the wire.
@@ -206,6 +216,10 @@ impl Event<'_> {
                 CommentKind::Deleted => "comment_deleted",
             },
             Event::CommentSaved { .. } => "comment_saved",
+            Event::Sla { announcement, .. } => match announcement.state {
+                ClockState::Breached => "sla_breached",
+                _ => "sla_warning",
+            },
         }
     }
 
@@ -245,6 +259,16 @@ impl Event<'_> {
             | Event::CommentSaved { ticket_id, comment } => {
                 Ok(serde_json::json!({ "ticket_id": ticket_id, "comment": comment }))
             }
+            Event::Sla {
+                ticket_id,
+                announcement,
+                sla,
+            } => Ok(serde_json::json!({
+                "ticket_id": ticket_id,
+                "clock": announcement.clock,
+                "due_at": announcement.due_at,
+                "sla": sla,
+            })),
             Event::TicketDeleted {
                 ticket_id,
                 deleted_ticket,

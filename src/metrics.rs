@@ -81,6 +81,10 @@ pub struct Metrics {
     logins: IntCounterVec,
     /// `ticketd_admin_actions_total{command}`.
     admin_actions: IntCounterVec,
+    /// `ticketd_sla_breaches_total{clock,priority}`.
+    sla_breaches: IntCounterVec,
+    /// `ticketd_sla_warnings_total{clock,priority}`.
+    sla_warnings: IntCounterVec,
     /// `ticketd_tls_certificate_expiry_timestamp_seconds`: the serving
     /// certificate's notAfter.
     tls_expiry: IntGauge,
@@ -294,6 +298,25 @@ impl Metrics {
             &["command"],
         );
 
+        let sla_breaches = counter_vec(
+            r,
+            "ticketd_sla_breaches_total",
+            "SLA clocks announced breached, by clock (first_response, resolution) and priority.",
+            &["clock", "priority"],
+        );
+        let sla_warnings = counter_vec(
+            r,
+            "ticketd_sla_warnings_total",
+            "SLA clocks announced at risk, by clock and priority.",
+            &["clock", "priority"],
+        );
+        for clock in ["first_response", "resolution"] {
+            for priority in Priority::ALL {
+                sla_breaches.with_label_values(&[clock, priority.as_str()]);
+                sla_warnings.with_label_values(&[clock, priority.as_str()]);
+            }
+        }
+
         let tls_expiry = gauge(
             r,
             "ticketd_tls_certificate_expiry_timestamp_seconds",
@@ -340,6 +363,8 @@ impl Metrics {
             rate_limiter_keys,
             logins,
             admin_actions,
+            sla_breaches,
+            sla_warnings,
             tls_expiry,
             tls_reloads,
             store_sync: Mutex::new(()),
@@ -524,6 +549,15 @@ impl Drop for ClientGuard {
 impl crate::service::CommitObserver for Metrics {
     fn committed(&self, batch_size: usize, duration: Duration) {
         self.commit(batch_size, duration);
+    }
+
+    fn sla_announced(&self, clock: &'static str, state: &'static str, priority: &'static str) {
+        let counter = if state == "breached" {
+            &self.sla_breaches
+        } else {
+            &self.sla_warnings
+        };
+        counter.with_label_values(&[clock, priority]).inc();
     }
 }
 

@@ -96,6 +96,20 @@ pub fn tune_allocator() {
     }
 }
 
+/// The SLA policy: the file named, or the built-in 24x7 default. A bad file
+/// stops start-up with the file and the key at fault.
+fn load_sla_policy(path: Option<&std::path::Path>) -> anyhow::Result<crate::sla::Policy> {
+    let Some(path) = path else {
+        return Ok(crate::sla::Policy::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the SLA policy {}", path.display()))?;
+    let policy = crate::sla::Policy::from_toml(&text)
+        .with_context(|| format!("the SLA policy {} is not valid", path.display()))?;
+    tracing::info!(path = %path.display(), zone = %policy.calendar.zone(), "SLA policy loaded");
+    Ok(policy)
+}
+
 /// Loads the analyzer's configuration (built-in lexicon plus an optional
 /// TOML file); a bad file is an error naming the line.
 pub fn load_analyzer(path: Option<&std::path::Path>) -> anyhow::Result<Analyzer> {
@@ -161,6 +175,7 @@ pub async fn run(
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
+    store.sla = Arc::new(load_sla_policy(args.sla_config.as_deref())?);
     let service = Service::start(
         ServiceConfig {
             store,

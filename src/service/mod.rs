@@ -7,6 +7,7 @@
 //! same methods and receive the same broadcasts.
 
 mod conversation;
+mod sla_timer;
 
 pub use conversation::{CommentDone, CommentRequest, Participant};
 
@@ -141,6 +142,9 @@ impl From<StoreError> for ServiceError {
             StoreError::Command(
                 e @ (CommandError::InvalidTransition(_) | CommandError::Closed(_)),
             ) => ServiceError::InvalidTransition(e.to_string()),
+            StoreError::Command(e @ CommandError::NothingDue(_)) => {
+                ServiceError::InvalidTransition(e.to_string())
+            }
             StoreError::Command(CommandError::Comment(e)) => {
                 let message = e.to_string();
                 match e {
@@ -226,6 +230,10 @@ pub struct Changes {
 /// What the store's writer calls after each durable batch.
 pub trait CommitObserver: Send + Sync + 'static {
     fn committed(&self, batch_size: usize, duration: Duration);
+
+    /// An SLA clock (`first_response`, `resolution`) of a ticket of
+    /// `priority` was announced at risk or breached (`at_risk`, `breached`).
+    fn sla_announced(&self, _clock: &'static str, _state: &'static str, _priority: &'static str) {}
 }
 
 /// A staff member's change to the tickets.
@@ -313,6 +321,8 @@ pub struct Service {
     /// connects meanwhile. A std Mutex, never held across an `.await`.
     initial: Mutex<Option<FirstSync>>,
     comment_rules: CommentRules,
+    /// What the SLA clocks are measured against.
+    sla_policy: Arc<crate::sla::Policy>,
 }
 
 /// A new ticket, and the follow token only its submitter is given.
@@ -345,11 +355,16 @@ impl Service {
         let bus = Bus::new(config.client_queue);
         let stats_dirty = Arc::new(Notify::new());
         let replay = Arc::new(Mutex::new(ReplayRing::new(0, config.sync.replay_events)));
+        let sla_policy = config.store.sla.clone();
+        let schedule = sla_timer::SlaSchedule::default();
         let hook: CommitHook = {
             let bus = bus.clone();
             let dirty = stats_dirty.clone();
             let replay = replay.clone();
+            let schedule = schedule.clone();
+            let policy = sla_policy.clone();
             Box::new(move |batch: &Committed<'_>| {
+                schedule.committed(batch.changes, &policy);
                 // Into the ring, then onto the bus: a client that subscribes
                 // and then reads the ring misses nothing (it may see a change
                 // in both, and skips it by version).
@@ -370,6 +385,22 @@ impl Service {
                 dirty.notify_one();
                 if let Some(observer) = &observer {
                     observer.committed(batch.changes.len(), batch.duration);
+                    for (_, outcome) in batch.changes {
+                        if let Outcome::SlaAnnounced {
+                            ticket,
+                            announcement,
+                        } = outcome
+                        {
+                            observer.sla_announced(
+                                announcement.clock.as_str(),
+                                match announcement.state {
+                                    crate::sla::ClockState::Breached => "breached",
+                                    _ => "at_risk",
+                                },
+                                ticket.priority.as_str(),
+                            );
+                        }
+                    }
                 }
             })
         };
@@ -397,7 +428,10 @@ impl Service {
             sync: config.sync,
             initial: Mutex::new(None),
             comment_rules: config.comments,
+            sla_policy: sla_policy.clone(),
         });
+        schedule.fill(&service.store.all(), &sla_policy);
+        tokio::spawn(sla_timer::sla_task(Arc::downgrade(&service), schedule));
         tokio::spawn(stats_task(Arc::downgrade(&service), config.stats_interval));
         if let Some(after) = config.autoclose {
             tokio::spawn(autoclose_task(Arc::downgrade(&service), after));
@@ -500,12 +534,8 @@ impl Service {
                 outcome, before, ..
             }) => {
                 let (after, count) = match outcome {
-                    Outcome::Deleted(_) => (None, None),
                     Outcome::Cleared { count } => (None, Some(*count)),
-                    Outcome::Created(t) | Outcome::Resolved(t) | Outcome::Updated(t) => {
-                        (Some(t.clone()), None)
-                    }
-                    Outcome::Commented { ticket, .. } => (Some(ticket.clone()), None),
+                    other => (other.ticket().cloned(), None),
                 };
                 let message = match (ticket_id, count) {
                     (_, Some(count)) => format!("cleared {count} tickets"),
@@ -741,6 +771,14 @@ fn outcome_event(outcome: &Outcome) -> Event<'_> {
             kind: *kind,
             ticket_id: ticket.request_id,
             comment,
+        },
+        Outcome::SlaAnnounced {
+            ticket,
+            announcement,
+        } => Event::Sla {
+            ticket_id: ticket.request_id,
+            announcement: *announcement,
+            sla: ticket.sla.as_ref(),
         },
     }
 }

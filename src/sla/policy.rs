@@ -27,6 +27,8 @@
 //! sat = ["22:00-06:00"]                # crosses midnight into Sunday
 //!
 //! # All four levels are required; minutes are business minutes, > 0.
+//! # (`first_response_seconds` / `resolution_seconds` instead, for test and
+//! # demonstration policies; one of the two units per target.)
 //! [targets.critical]
 //! first_response_minutes = 15
 //! resolution_minutes = 240
@@ -93,24 +95,33 @@ impl Level {
     }
 }
 
-/// The two targets of one level, in business minutes.
+/// The two targets of one level, in business seconds (the file speaks
+/// minutes; seconds are for test and demonstration policies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Targets {
-    /// Business minutes until the first response is due.
-    pub first_response_minutes: u32,
-    /// Business minutes until the resolution is due.
-    pub resolution_minutes: u32,
+    /// Business seconds until the first response is due.
+    pub first_response_seconds: u32,
+    /// Business seconds until the resolution is due.
+    pub resolution_seconds: u32,
 }
 
 impl Targets {
+    /// Targets given in business minutes.
+    pub fn minutes(first_response: u32, resolution: u32) -> Targets {
+        Targets {
+            first_response_seconds: first_response.saturating_mul(60),
+            resolution_seconds: resolution.saturating_mul(60),
+        }
+    }
+
     /// The first-response target in business seconds.
     pub fn first_response_secs(&self) -> i64 {
-        i64::from(self.first_response_minutes) * 60
+        i64::from(self.first_response_seconds)
     }
 
     /// The resolution target in business seconds.
     pub fn resolution_secs(&self) -> i64 {
-        i64::from(self.resolution_minutes) * 60
+        i64::from(self.resolution_seconds)
     }
 }
 
@@ -149,6 +160,9 @@ pub enum PolicyError {
     /// Not TOML, a wrong type, an unknown key or a missing one.
     #[error("SLA policy: {0}")]
     Toml(#[from] toml::de::Error),
+    /// A target given both in minutes and in seconds, or in neither.
+    #[error("{0}")]
+    TargetUnit(String),
     /// `calendar.time_zone` is absent and `calendar.always` is not true.
     #[error("calendar.time_zone: required unless calendar.always = true")]
     MissingTimeZone,
@@ -197,8 +211,10 @@ pub enum PolicyError {
         /// The date as written.
         value: String,
     },
-    /// A target that is not a positive number of minutes.
-    #[error("{key}: must be a whole number of minutes from 1 to 4294967295, got {value}")]
+    /// A target that is not a positive number of minutes (or seconds).
+    #[error(
+        "{key}: must be a whole number from 1 to 71582788 (minutes) or 4294967295 (seconds), got {value}"
+    )]
     BadTarget {
         /// E.g. `targets.high.resolution_minutes`.
         key: String,
@@ -224,10 +240,7 @@ impl Default for Policy {
     /// 480/4320 business minutes (first response / resolution); at risk at
     /// 75 % or 15 minutes left.
     fn default() -> Policy {
-        let targets = |first_response_minutes, resolution_minutes| Targets {
-            first_response_minutes,
-            resolution_minutes,
-        };
+        let targets = Targets::minutes;
         Policy {
             calendar: Calendar::always(),
             by_level: TargetTable {
@@ -340,24 +353,51 @@ struct TargetsFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetFile {
-    first_response_minutes: i64,
-    resolution_minutes: i64,
+    first_response_minutes: Option<i64>,
+    resolution_minutes: Option<i64>,
+    /// Seconds instead of minutes: for test and demonstration policies.
+    first_response_seconds: Option<i64>,
+    resolution_seconds: Option<i64>,
 }
 
 impl TargetFile {
     fn build(&self, level: &str) -> Result<Targets, PolicyError> {
-        let minutes = |field: &str, value: i64| {
-            u32::try_from(value)
-                .ok()
-                .filter(|m| *m > 0)
+        // Exactly one of `NAME_minutes` and `NAME_seconds`, positive.
+        let target = |name: &str, minutes: Option<i64>, seconds: Option<i64>| {
+            let (field, value, scale) = match (minutes, seconds) {
+                (Some(m), None) => (format!("{name}_minutes"), m, 60),
+                (None, Some(s)) => (format!("{name}_seconds"), s, 1),
+                (Some(_), Some(_)) => {
+                    return Err(PolicyError::TargetUnit(format!(
+                        "targets.{level}: give {name}_minutes or {name}_seconds, not both"
+                    )));
+                }
+                (None, None) => {
+                    return Err(PolicyError::TargetUnit(format!(
+                        "targets.{level}: missing field `{name}_minutes`"
+                    )));
+                }
+            };
+            value
+                .checked_mul(scale)
+                .and_then(|secs| u32::try_from(secs).ok())
+                .filter(|_| value > 0)
                 .ok_or_else(|| PolicyError::BadTarget {
                     key: format!("targets.{level}.{field}"),
                     value,
                 })
         };
         Ok(Targets {
-            first_response_minutes: minutes("first_response_minutes", self.first_response_minutes)?,
-            resolution_minutes: minutes("resolution_minutes", self.resolution_minutes)?,
+            first_response_seconds: target(
+                "first_response",
+                self.first_response_minutes,
+                self.first_response_seconds,
+            )?,
+            resolution_seconds: target(
+                "resolution",
+                self.resolution_minutes,
+                self.resolution_seconds,
+            )?,
         })
     }
 }
@@ -600,12 +640,33 @@ resolution_minutes = 4320
         let text =
             format!("at_risk_percent = 0\nat_risk_minutes = 0\n[calendar]\nalways = true\n{odd}");
         let policy = Policy::from_toml(&text).unwrap();
-        assert_eq!(policy.targets(Level::Critical).first_response_minutes, 9999);
+        assert_eq!(
+            policy.targets(Level::Critical).first_response_secs(),
+            9999 * 60
+        );
         assert_eq!(policy.at_risk_percent, 0);
         // Touching windows and a midnight-crossing window that stops where
         // the next day begins are fine.
         let cal = "time_zone = \"UTC\"\n[calendar.hours]\nmon = [\"09:00-12:00\", \"12:00-17:00\"]\nsun = [\"18:00-09:00\"]";
         assert!(Policy::from_toml(&with_calendar(cal)).is_ok());
+    }
+
+    #[test]
+    fn targets_may_be_given_in_seconds_but_not_in_both_units() {
+        let seconds = TARGETS.replacen(
+            "first_response_minutes = 15",
+            "first_response_seconds = 4",
+            1,
+        );
+        let policy = Policy::from_toml(&format!("[calendar]\nalways = true\n{seconds}")).unwrap();
+        assert_eq!(policy.targets(Level::Critical).first_response_secs(), 4);
+        let both = TARGETS.replacen(
+            "first_response_minutes = 15",
+            "first_response_minutes = 15\nfirst_response_seconds = 4",
+            1,
+        );
+        let err = Policy::from_toml(&format!("[calendar]\nalways = true\n{both}")).unwrap_err();
+        assert!(err.to_string().contains("targets.critical"), "{err}");
     }
 
     #[test]
@@ -621,10 +682,6 @@ resolution_minutes = 4320
         ];
         for (level, first, resolution) in expect {
             let t = policy.targets(level);
-            assert_eq!(
-                (t.first_response_minutes, t.resolution_minutes),
-                (first, resolution)
-            );
             assert_eq!(t.first_response_secs(), i64::from(first) * 60);
             assert_eq!(t.resolution_secs(), i64::from(resolution) * 60);
         }

@@ -49,6 +49,8 @@ pub struct StoreConfig {
     /// How many of the journals' last changes recovery keeps (for the
     /// replay ring of clients resuming after a restart).
     pub keep_changes: usize,
+    /// The SLA policy the tickets' clocks are measured against.
+    pub sla: Arc<crate::sla::Policy>,
 }
 
 impl StoreConfig {
@@ -59,6 +61,7 @@ impl StoreConfig {
             max_batch: 1024,
             queue: 8192,
             keep_changes: 0,
+            sla: Arc::default(),
         }
     }
 }
@@ -136,7 +139,9 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// the snapshot plus the journals, as recovery would see them. For offline
 /// exports such as `ticketd triage-corrections`.
 pub fn read_only(dir: &std::path::Path) -> Result<Vec<Arc<Ticket>>, OpenError> {
-    Ok(writer::replay(dir, 0)?.state.oldest_first())
+    Ok(writer::replay(dir, 0, &crate::sla::Policy::default())?
+        .state
+        .oldest_first())
 }
 
 /// One stored ticket and its search text.
@@ -297,7 +302,7 @@ impl Store {
     /// the writer. Fails without touching a file it cannot read.
     pub fn open(config: StoreConfig, hook: CommitHook) -> Result<Store, OpenError> {
         let lock = files::lock_dir(&config.data_dir)?;
-        let recovered = writer::recover(&config.data_dir, config.keep_changes)?;
+        let recovered = writer::recover(&config.data_dir, config.keep_changes, &config.sla)?;
         let epoch = recovered.stream.epoch;
         let shared = Arc::new(Shared {
             state: RwLock::new(recovered.state),
@@ -802,6 +807,7 @@ mod tests {
                     Outcome::Deleted(_) => "deleted",
                     Outcome::Cleared { .. } => "cleared",
                     Outcome::Commented { .. } => "commented",
+                    Outcome::SlaAnnounced { .. } => "sla",
                 };
                 (*v, kind)
             })

@@ -14,7 +14,8 @@ use super::files::{self, Record, StreamMeta};
 use super::{
     Applied, CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError,
 };
-use crate::tickets::{Change, Outcome, Status, Ticket, TicketId, conversation};
+use crate::sla::Policy;
+use crate::tickets::{Change, Outcome, Status, Ticket, TicketId, conversation, service_level};
 
 /// What recovery found.
 pub(super) struct Recovered {
@@ -33,10 +34,14 @@ pub(super) struct Recovered {
 /// Loads the snapshot, replays the journals in order, removes stale temps,
 /// and makes sure the stream metadata is on disk (a directory without it
 /// starts a new epoch).
-pub(super) fn recover(dir: &std::path::Path, keep_changes: usize) -> Result<Recovered, OpenError> {
+pub(super) fn recover(
+    dir: &std::path::Path,
+    keep_changes: usize,
+    policy: &Policy,
+) -> Result<Recovered, OpenError> {
     let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
     files::remove_stale_temps(dir).map_err(io)?;
-    let replayed = replay(dir, keep_changes)?;
+    let replayed = replay(dir, keep_changes, policy)?;
     let stream = match replayed.stream {
         Some(meta) => StreamMeta {
             version: replayed.version,
@@ -90,10 +95,19 @@ pub(super) struct Replayed {
 /// The tickets as the snapshot and the journals hold them, changing
 /// nothing on disk; the journals read; the stream's version; and the last
 /// `keep_changes` changes as the outcomes they announced.
-pub(super) fn replay(dir: &std::path::Path, keep_changes: usize) -> Result<Replayed, OpenError> {
+pub(super) fn replay(
+    dir: &std::path::Path,
+    keep_changes: usize,
+    policy: &Policy,
+) -> Result<Replayed, OpenError> {
     let io = |e: std::io::Error| OpenError::Io(format!("cannot read {}: {e}", dir.display()));
+    // Every loaded ticket's SLA view is computed at this instant (clocks
+    // keep running while the server is down; the service announces what
+    // fell due meanwhile).
+    let now = chrono::Utc::now();
     let mut state = State::default();
-    for ticket in files::load_snapshot(dir)? {
+    for mut ticket in files::load_snapshot(dir)? {
+        ticket.settle_sla(policy, now);
         state.put(Arc::new(ticket));
     }
     let stream = files::load_stream(dir)?;
@@ -107,25 +121,32 @@ pub(super) fn replay(dir: &std::path::Path, keep_changes: usize) -> Result<Repla
         for record in records {
             let v = record.version();
             let outcome = match record {
-                Record::Put { ticket, .. } => {
+                Record::Put { mut ticket, .. } => {
+                    ticket.settle_sla(policy, now);
                     let ticket = Arc::new(ticket);
                     let old = state.get(&ticket.request_id);
                     let commented =
                         old.and_then(|old| conversation::difference(&old.private, &ticket.private));
-                    let outcome = match (old, commented) {
-                        (None, _) => Outcome::Created(ticket.clone()),
-                        (Some(_), Some((comment, kind))) => Outcome::Commented {
+                    let announced =
+                        old.and_then(|old| service_level::announced_between(old, &ticket));
+                    let outcome = match (old, commented, announced) {
+                        (None, ..) => Outcome::Created(ticket.clone()),
+                        (Some(_), Some((comment, kind)), _) => Outcome::Commented {
                             ticket: ticket.clone(),
                             comment,
                             kind,
                         },
-                        (Some(old), None)
+                        (Some(_), None, Some(announcement)) => Outcome::SlaAnnounced {
+                            ticket: ticket.clone(),
+                            announcement,
+                        },
+                        (Some(old), None, None)
                             if ticket.status == Status::Resolved
                                 && (old.status != Status::Resolved || **old == *ticket) =>
                         {
                             Outcome::Resolved(ticket.clone())
                         }
-                        (Some(_), None) => Outcome::Updated(ticket.clone()),
+                        (Some(_), None, None) => Outcome::Updated(ticket.clone()),
                     };
                     state.put(ticket);
                     Some(outcome)
@@ -408,7 +429,7 @@ fn commit(
                 None => state.get(&id).cloned(),
             });
             let existed = current.is_some();
-            match command.apply(current.as_ref(), count) {
+            match command.apply(current.as_ref(), count, &writer.config.sla) {
                 Ok((change, outcome)) => {
                     match &change {
                         Change::Put(t) => {

@@ -1,6 +1,6 @@
 //! The conversation on a ticket: comments, who may write, edit and delete
-//! them, and the parts of a ticket only the store sees (the comments and
-//! the hash of the requester's follow token).
+//! them, and the parts of a ticket only the store sees (the comments, the
+//! hash of the requester's follow token, the SLA clocks).
 //!
 //! A comment is `public` (the requester and every viewer of the board see
 //! it) or `internal` (staff only). Who may see what is decided where events
@@ -180,11 +180,14 @@ pub struct Private {
     /// The conversation, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comments: Vec<Arc<Comment>>,
+    /// The SLA clocks (their view is the ticket's `sla`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<crate::sla::Sla>,
 }
 
 impl Private {
     pub fn is_empty(&self) -> bool {
-        self.follow_token_sha256.is_none() && self.comments.is_empty()
+        self.follow_token_sha256.is_none() && self.comments.is_empty() && self.sla.is_none()
     }
 
     /// Applies a change; returns the comment as it now is.

@@ -9,6 +9,7 @@ pub mod conversation;
 mod fields;
 pub mod lifecycle;
 pub mod query;
+pub mod service_level;
 
 pub use conversation::{
     Author, Comment, CommentChange, CommentError, CommentKind, CommentRules, Private, Visibility,
@@ -18,12 +19,14 @@ pub use fields::{
     take_strings,
 };
 pub use lifecycle::{InvalidTransition, REQUESTER_ACTOR, Role, SYSTEM_ACTOR, Staff, Status};
+pub use service_level::{SlaAnnouncement, SlaClock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
 
+use crate::sla::{Policy, SlaView};
 use crate::triage::{Analysis, Priority, Triage};
 
 /// A ticket's identifier: a random (v4) UUID, the store's key.
@@ -87,6 +90,11 @@ pub struct Ticket {
     /// The closed ticket this one continues (a requester replied to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_to: Option<TicketId>,
+    /// The SLA clocks as they stand (`due_at` and `state` of the first
+    /// response and the resolution); derived from the stored clocks at each
+    /// change and at load, never read back.
+    #[serde(default, skip_deserializing)]
+    pub sla: Option<SlaView>,
     /// The conversation and the follow token's hash: read from the store's
     /// files, never serialized with the ticket (the store writes it itself),
     /// so no event, listing or audit copy can carry it.
@@ -154,6 +162,7 @@ impl Ticket {
             pending_reason: None,
             closed_at: None,
             linked_to: None,
+            sla: None,
             private: Private::default(),
         }
     }
@@ -249,6 +258,12 @@ pub enum Command {
         rules: CommentRules,
         at: DateTime<Utc>,
     },
+    /// Announce the ticket's next due SLA transition (at risk, breached),
+    /// if one is due at `at`.
+    SlaCheck {
+        id: TicketId,
+        at: DateTime<Utc>,
+    },
     Delete {
         id: TicketId,
     },
@@ -266,6 +281,8 @@ pub enum CommandError {
     Closed(TicketId),
     #[error(transparent)]
     Comment(#[from] CommentError),
+    #[error("no SLA transition is due on ticket {0}")]
+    NothingDue(TicketId),
 }
 
 /// What a command did, once committed: the facts an event is made from.
@@ -285,6 +302,24 @@ pub enum Outcome {
         comment: Arc<Comment>,
         kind: CommentKind,
     },
+    /// An SLA clock reached at risk or breached.
+    SlaAnnounced {
+        ticket: Arc<Ticket>,
+        announcement: SlaAnnouncement,
+    },
+}
+
+impl Outcome {
+    /// The ticket as it now is, for every outcome that leaves one.
+    pub fn ticket(&self) -> Option<&Arc<Ticket>> {
+        match self {
+            Outcome::Created(t) | Outcome::Resolved(t) | Outcome::Updated(t) => Some(t),
+            Outcome::Commented { ticket, .. } | Outcome::SlaAnnounced { ticket, .. } => {
+                Some(ticket)
+            }
+            Outcome::Deleted(_) | Outcome::Cleared { .. } => None,
+        }
+    }
 }
 
 /// The change to the stored state a command makes.
@@ -306,20 +341,24 @@ impl Command {
             | Command::Assign { id, .. }
             | Command::SetStatus { id, .. }
             | Command::Comment { id, .. }
+            | Command::SlaCheck { id, .. }
             | Command::Delete { id } => Some(*id),
         }
     }
 
     /// Applies the command to the current version of its target ticket
-    /// (`current`) and the current ticket count; returns the change to store
-    /// and the outcome to announce.
+    /// (`current`) and the current ticket count, moving the SLA clocks under
+    /// `policy`; returns the change to store and the outcome to announce.
     pub fn apply(
         self,
         current: Option<&Arc<Ticket>>,
         count: usize,
+        policy: &Policy,
     ) -> Result<(Change, Outcome), CommandError> {
         let existing = |id: TicketId| current.cloned().ok_or(CommandError::NotFound(id));
-        let put = |t: Ticket| {
+        let before = current.map(|t| &**t);
+        let put = |mut t: Ticket, at: DateTime<Utc>| {
+            t.track_sla(before, false, policy, at);
             let t = Arc::new(t);
             let outcome = if t.status == Status::Resolved {
                 Outcome::Resolved(t.clone())
@@ -329,19 +368,21 @@ impl Command {
             (Change::Put(t), outcome)
         };
         Ok(match self {
-            Command::Create(ticket) => {
+            Command::Create(mut ticket) => {
+                let at = ticket.created_at;
+                ticket.track_sla(None, false, policy, at);
                 let ticket = Arc::new(*ticket);
                 (Change::Put(ticket.clone()), Outcome::Created(ticket))
             }
             Command::Resolve { id, at } => {
                 let mut t = Ticket::clone(&*existing(id)?);
                 t.move_to(Status::Resolved, at)?;
-                put(t)
+                put(t, at)
             }
             Command::Reopen { id, at } => {
                 let mut t = Ticket::clone(&*existing(id)?);
                 t.move_to(Status::Open, at)?;
-                put(t)
+                put(t, at)
             }
             Command::SetStatus {
                 id,
@@ -364,7 +405,7 @@ impl Command {
                     t.pending_reason = pending_reason;
                     t.updated_at = at;
                 }
-                put(t)
+                put(t, at)
             }
             Command::Assign {
                 id,
@@ -388,7 +429,7 @@ impl Command {
                     }
                 }
                 t.updated_at = at;
-                put(t)
+                put(t, at)
             }
             Command::SetPriority {
                 id,
@@ -406,7 +447,7 @@ impl Command {
                 t.priority_set_by = Some(by);
                 t.priority_set_at = Some(at);
                 t.updated_at = at;
-                put(t)
+                put(t, at)
             }
             Command::Comment {
                 id,
@@ -423,6 +464,8 @@ impl Command {
                     return Err(CommandError::Closed(id));
                 }
                 let (comment, kind) = t.private.apply(change, &by, rules, at)?;
+                let replied = kind == CommentKind::Added && comment.is_staff_reply();
+                t.track_sla(before, replied, policy, at);
                 let ticket = Arc::new(t);
                 (
                     Change::Put(ticket.clone()),
@@ -430,6 +473,20 @@ impl Command {
                         ticket,
                         comment,
                         kind,
+                    },
+                )
+            }
+            Command::SlaCheck { id, at } => {
+                let mut t = Ticket::clone(&*existing(id)?);
+                let announcement = t
+                    .announce_sla(policy, at)
+                    .ok_or(CommandError::NothingDue(id))?;
+                let ticket = Arc::new(t);
+                (
+                    Change::Put(ticket.clone()),
+                    Outcome::SlaAnnounced {
+                        ticket,
+                        announcement,
                     },
                 )
             }
