@@ -20,12 +20,17 @@ use tokio_tungstenite::tungstenite::Message;
 const PASSWORD: &str = "sync-admin-password-0123456789";
 
 /// The events that change the store, each carrying `v`.
-const CHANGES: [&str; 5] = [
+const CHANGES: [&str; 10] = [
     "new_ticket",
     "ticket_updated",
     "ticket_resolved",
     "ticket_deleted",
     "all_tickets_cleared",
+    "comment_added",
+    "comment_edited",
+    "comment_deleted",
+    "sla_warning",
+    "sla_breached",
 ];
 
 fn hash() -> &'static str {

@@ -16,6 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, patch};
+use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -69,16 +70,26 @@ async fn show(
     staff: Option<StaffSession>,
     Path(id): Path<String>,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let id = parse_id(&id)?;
     let who = participant(staff, follow_param(&uri)?);
     let (ticket, comments) = state
         .service
         .conversation(id, &who)
         .map_err(|_| not_found(id))?;
-    let mut body = serde_json::to_value(&*ticket).unwrap_or_default();
-    body["comments"] = json!(comments);
-    Ok(Json(body))
+    Ok(Json(WithComments {
+        ticket: &ticket,
+        comments: &comments,
+    })
+    .into_response())
+}
+
+/// A ticket with the comments its reader may see.
+#[derive(serde::Serialize)]
+struct WithComments<'a> {
+    #[serde(flatten)]
+    ticket: &'a crate::tickets::Ticket,
+    comments: &'a [Arc<Comment>],
 }
 
 async fn list(

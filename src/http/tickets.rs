@@ -149,14 +149,27 @@ async fn create(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Response), ApiError> {
     // The same submission limit as `submit_ticket` on the WebSocket.
     state.limits.check(Scope::Submit, client)?;
     let submitted = state.service.submit(json_body(&headers, &body)?).await?;
-    // The ticket, plus the requester's follow token: given here only.
-    let mut answer = serde_json::to_value(&*submitted.ticket).unwrap_or_default();
-    answer["follow_token"] = submitted.follow_token.into();
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            ticket: &submitted.ticket,
+            follow_token: &submitted.follow_token,
+        })
+        .into_response(),
+    ))
+}
+
+/// A new ticket as its submitter is answered: the ticket, plus the
+/// requester's follow token (given here only).
+#[derive(Serialize)]
+struct Created<'a> {
+    #[serde(flatten)]
+    ticket: &'a Ticket,
+    follow_token: &'a str,
 }
 
 async fn stats(State(state): State<AppState>) -> Json<Stats> {

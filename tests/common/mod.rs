@@ -128,7 +128,9 @@ impl TestApp {
         (ws, initial.as_array().unwrap().clone())
     }
 
-    /// Submits over HTTP and returns the ticket.
+    /// Submits over HTTP and returns the ticket as everyone else sees it:
+    /// the answer without its `follow_token` (checked to be there, 64 hex
+    /// characters, and given to the submitter only).
     pub async fn submit_http(&self, description: &str) -> Value {
         let resp = self
             .http()
@@ -138,7 +140,17 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(resp.status(), 201);
-        resp.json().await.unwrap()
+        let mut ticket: Value = resp.json().await.unwrap();
+        let token = ticket
+            .as_object_mut()
+            .and_then(|t| t.remove("follow_token"))
+            .unwrap_or_else(|| panic!("no follow_token in the answer: {ticket}"));
+        let token = token.as_str().unwrap_or_default();
+        assert!(
+            token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+            "follow_token: {token:?}"
+        );
+        ticket
     }
 
     /// `GET path` over HTTPS, as JSON.
@@ -285,7 +297,23 @@ pub fn start_on(
     envs: &[(String, String)],
     log: Arc<Mutex<Vec<String>>>,
 ) -> Result<(Child, SocketAddr), String> {
+    // SLA announcements are tested where they are the subject; elsewhere a
+    // policy no test outlives keeps `sla_warning` out of counted event
+    // streams (a `--sla-config` flag in `args` wins over the environment).
+    let quiet_sla = root.join("quiet-sla.toml");
+    if !quiet_sla.exists() {
+        std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
+        let level = "first_response_minutes = 100000\nresolution_minutes = 100000\n";
+        let text = format!(
+            "at_risk_percent = 100\nat_risk_minutes = 0\n[calendar]\nalways = true\n{}",
+            ["critical", "high", "medium", "low"]
+                .map(|l| format!("[targets.{l}]\n{level}"))
+                .join("")
+        );
+        std::fs::write(&quiet_sla, text).map_err(|e| e.to_string())?;
+    }
     let mut cmd = Command::new(binary());
+    cmd.env("TICKETD_SLA_CONFIG", &quiet_sla);
     cmd.arg("serve")
         .args(["--listen", listen])
         .arg("--data-dir")
