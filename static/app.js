@@ -15,16 +15,27 @@
 // (invalid_transition, forbidden, ...) is shown under that ticket, kept in
 // `notes` so a rebuild of the item does not lose it.
 //
+// Each ticket has a conversation (Conversations, in conversation.js): opened
+// on demand, fetched over HTTPS, kept current by the comment events. A staff
+// page also sends `authenticate` on its socket (again after each
+// reconnection) so internal notes reach it live; after a reconnection the
+// open conversations are fetched again, as the events missed meanwhile are
+// not all replayed. Submitting a ticket keeps its follow token in this
+// browser (FollowTokens): "My tickets" lists those tickets, and their
+// conversations can be read and answered without an account.
+//
 // Modules: connection.js (WebSocket, backoff, resume, refs), ticket-view.js (one
-// ticket's DOM, text only), filters.js (filters and quick views <-> URL),
-// fields.js (the submit form's rules), session.js (staff sign-in), time.js (ages).
+// ticket's DOM, text only, and its conversation), filters.js (filters and quick
+// views <-> URL), fields.js (the form rules), session.js (staff sign-in, follow
+// tokens), time.js (ages).
 
 import { Connection } from "./connection.js";
 import { check, fieldOf, length, LIMITS } from "./fields.js";
 import * as filtering from "./filters.js";
-import { Session } from "./session.js";
+import { FollowTokens, Session } from "./session.js";
+import { Conversations } from "./conversation.js";
 import { createItem, el, fillItem, PRIORITIES, priorityBadge, showPanel, STATUS_LABELS, STATUSES } from "./ticket-view.js";
-import { refreshAges, until } from "./time.js";
+import { refreshAges, timeKey, until } from "./time.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -82,13 +93,24 @@ let loadingMore = false;
 
 const list = $("ticket-list");
 
-// ---------------------------------------------------------------- tickets
+/** The follow tokens of the tickets submitted from this browser. */
+const follow = new FollowTokens(() => {
+  conversations.updateAll();
+  refresh();
+});
 
-/** An RFC 3339 UTC time that sorts as a string as the time does (its fraction has 0 to 9 digits). */
-function timeKey(iso) {
-  const m = /^([^.]*?)(?:\.(\d{1,9}))?Z$/.exec(iso);
-  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}Z` : iso;
-}
+const conversations = new Conversations({
+  list,
+  staff: () => staff,
+  token: () => session.token,
+  follow,
+  ticket: (id) => tickets.get(id),
+  confirm: confirmDialog,
+  onUnauthorized: (token) => sessionRefused(token),
+  onLinked: () => refresh(),
+});
+
+// ---------------------------------------------------------------- tickets
 
 function compare(x, y) {
   return x < y ? -1 : x > y ? 1 : 0;
@@ -105,11 +127,13 @@ function upsert(ticket, { animate = false, flash = false } = {}) {
   if (li) {
     if (JSON.stringify(known) !== JSON.stringify(ticket)) {
       fillItem(li, ticket, staff, notes.get(ticket.request_id) ?? null);
+      conversations.attach(li, ticket);
       if (flash) restartAnimation(li, "flash");
     }
     return;
   }
   li = createItem(ticket, staff, notes.get(ticket.request_id) ?? null);
+  conversations.attach(li, ticket);
   items.set(ticket.request_id, li);
   if (animate) li.classList.add("entering");
   insertInOrder(li, ticket);
@@ -130,6 +154,7 @@ function insertInOrder(li, ticket) {
 function remove(id) {
   tickets.delete(id);
   notes.delete(id);
+  conversations.forget(id);
   const li = items.get(id);
   items.delete(id);
   if (!li) return;
@@ -181,6 +206,11 @@ function applySync(state) {
   }
   $("sync-status").textContent = text;
   connection.request("get_stats").catch(() => {});
+  // Staff hear internal notes once the socket is theirs again; either way
+  // the open conversations are asked again.
+  if (session.token) authenticateSocket();
+  else conversations.resync();
+  loadFollowed();
   updateSearch();
   refresh();
 }
@@ -219,6 +249,19 @@ function applyEvent(event, data, meta = {}) {
       if (Number.isSafeInteger(data.total)) storeTotal = data.total;
       renderStats(data);
       if (!meta.replay) refresh();
+      return;
+    case "comment_added":
+    case "comment_edited":
+    case "comment_deleted":
+      conversations.apply(event, data);
+      return;
+    case "session_expired":
+      // The socket is anonymous again. At the session's expiry, so is the
+      // page; otherwise (signed in again meanwhile) the socket signs in
+      // again, and the server says whether the token still holds.
+      if (!session.token) return;
+      if (sessionEnding()) session.end("Your session expired. Sign in again.");
+      else authenticateSocket();
       return;
     case "error":
       // An error without a ref we are waiting for (e.g. rate limiting).
@@ -325,6 +368,36 @@ async function walkOlder() {
   return added === 0 ? "No older tickets." : `Loaded ${count(added, "older ticket")}.`;
 }
 
+/**
+ * In a partial list, the tickets submitted from this browser that were not
+ * loaded: asked for with their follow tokens, so "My tickets" holds them all.
+ */
+async function loadFollowed() {
+  if (!isPartial()) return;
+  const context = requestContext();
+  const missing = [...follow.ids()].filter((id) => !tickets.has(id) && !deleted.has(id)).slice(-FOLLOWED_LOADED);
+  let added = 0;
+  for (const id of missing) {
+    const token = follow.get(id);
+    try {
+      const response = await fetch(`/api/tickets/${encodeURIComponent(id)}?${new URLSearchParams({ follow: token })}`, {
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) continue;
+      const { comments, ...ticket } = await response.json();
+      const n = merge([ticket], context);
+      if (n === null) return;
+      added += n;
+    } catch {
+      return;
+    }
+  }
+  if (added) refresh();
+}
+
+/** The most submitted tickets asked for one by one. */
+const FOLLOWED_LOADED = 20;
+
 /** Whether the API search has more pages. */
 function searchHasMore() {
   return Boolean(search?.cursors?.some(Boolean));
@@ -396,7 +469,8 @@ async function loadMore() {
 /** Starts (debounced) or drops the API search the current filters need. */
 function updateSearch() {
   // Who is signed in is part of the search: "My queue" asks for their tickets.
-  const key = isPartial() && filtering.isActive(filters) ? JSON.stringify([filters, me()]) : null;
+  // "My tickets" are all loaded (loadFollowed): no search needed.
+  const key = isPartial() && filtering.isActive(filters) && filters.view !== "submitted" ? JSON.stringify([filters, me()]) : null;
   if (key === (search?.key ?? null)) return;
   clearTimeout(searchTimer);
   search = key === null ? null : { key, busy: true, total: null, totals: [], cursors: [], error: "" };
@@ -436,8 +510,9 @@ async function runSearch() {
 
 function refresh() {
   let shown = 0;
+  const followed = follow.ids();
   for (const [id, li] of items) {
-    const visible = filtering.matches(tickets.get(id), filters, me());
+    const visible = filtering.matches(tickets.get(id), filters, me(), followed);
     li.hidden = !visible;
     if (visible) shown += 1;
   }
@@ -463,6 +538,8 @@ function refresh() {
   empty.textContent =
     filters.view === "mine" && !staff
       ? "Sign in to see the tickets assigned to you."
+      : filters.view === "submitted" && followed.size === 0
+      ? "Tickets you submit from this browser are listed here, with their conversations."
       : total === 0 && partial && !active
       ? "No open or recent tickets. Older ones can be loaded."
       : total === 0 && !partial
@@ -633,6 +710,10 @@ form.addEventListener("submit", async (e) => {
     FIELDS.forEach((f) => showFieldError(f, ""));
     updateCounter();
     setFormStatus("Ticket submitted.", "ok");
+    // This browser may follow it: "My tickets", the conversation, reopening.
+    follow.add(reply.request_id, reply.follow_token);
+    conversations.update(reply.request_id);
+    refresh();
     const li = items.get(reply.request_id);
     if (li) restartAnimation(li, "flash");
   } catch (error) {
@@ -688,10 +769,44 @@ function onSession(current, reason) {
     staff = next;
     notes.clear();
     for (const [id, li] of items) fillItem(li, tickets.get(id), staff, null);
+    // Internal notes go with the session, or come with the new one.
+    conversations.staffChanged();
     // "My queue" is someone else's now (or nobody's).
     updateSearch();
     refresh();
   }
+  if (signedIn) authenticateSocket();
+}
+
+/**
+ * Makes this page's socket a staff socket, so internal notes arrive live;
+ * then asks the open conversations again (what came before is not replayed).
+ * Not connected: the next sync_state does it.
+ */
+async function authenticateSocket() {
+  const token = session.token;
+  if (!token || !connection.connected) return;
+  try {
+    await connection.request("authenticate", { token });
+  } catch (error) {
+    if (error.code === "unauthorized") {
+      sessionRefused(token);
+      return;
+    }
+  }
+  conversations.resync();
+}
+
+/** The server refused staff token `token`: if it is still this page's, the session ends, saying why. */
+function sessionRefused(token) {
+  if (!token || session.token !== token) return;
+  // At its expiry the server may say so before the page's own timer.
+  session.end(sessionEnding() ? "Your session expired. Sign in again." : "Your session is no longer valid. Sign in again.");
+}
+
+/** Whether the session is at (or a few seconds from) its expiry. */
+function sessionEnding() {
+  return Date.parse(session.current?.expiresAt) - Date.now() < 5000;
 }
 
 function showExpiry() {
@@ -830,6 +945,48 @@ list.addEventListener("click", async (e) => {
   }
 });
 
+// "continues #…" and "Your reply started a new ticket: #…": go to that ticket.
+list.addEventListener("click", (e) => {
+  const link = e.target.closest("a[data-ticket-link]");
+  if (!link) return;
+  e.preventDefault();
+  showTicket(link.dataset.ticketLink);
+});
+
+/** Scrolls to ticket `id` (loading it if needed, clearing the filters if they hide it) and focuses it. */
+async function showTicket(id) {
+  if (!tickets.has(id)) {
+    const context = requestContext();
+    try {
+      const token = follow.get(id);
+      const response = await fetch(`/api/tickets/${encodeURIComponent(id)}${token ? `?${new URLSearchParams({ follow: token })}` : ""}`, {
+        headers: { Accept: "application/json" },
+      });
+      if (response.ok) {
+        const { comments, ...ticket } = await response.json();
+        merge([ticket], context);
+      }
+    } catch {
+      // Said below.
+    }
+  }
+  const li = items.get(id);
+  if (!li) {
+    toast("That ticket is not on the board any more.", "warn");
+    return;
+  }
+  if (li.hidden) {
+    filters = filtering.empty();
+    showFilters();
+    filtering.toUrl(filters);
+    updateSearch();
+    refresh();
+  }
+  li.scrollIntoView({ block: "center" });
+  restartAnimation(li, "flash");
+  li.querySelector(".c-toggle")?.focus({ preventScroll: true });
+}
+
 // The inline forms: assign to a name, pending with a reason.
 list.addEventListener("submit", async (e) => {
   const form = e.target.closest("form.t-panel");
@@ -956,6 +1113,7 @@ document.querySelector(".stats").addEventListener("click", (e) => {
 setInterval(() => {
   refreshAges(list);
   showExpiry();
+  conversations.tick();
 }, 20_000);
 
 ensureCategories(CATEGORIES);

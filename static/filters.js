@@ -2,7 +2,8 @@
 // bookmarked: ?view=mine&status=pending&priority=HIGH&category=email&q=printer
 //
 // `view` is a quick filter: "mine" (assigned to the signed-in staff member
-// and not done) or "unassigned" (open, nobody assigned). `status` is one of
+// and not done), "unassigned" (open, nobody assigned) or "submitted" (the
+// tickets submitted from this browser: "My tickets", for anyone). `status` is one of
 // the five statuses, or "needs_work" (open, in progress or pending: every
 // ticket someone still has to work on).
 
@@ -10,7 +11,7 @@ import { isDone } from "./ticket-view.js";
 
 const KEYS = ["q", "view", "status", "priority", "category"];
 
-export const VIEWS = ["mine", "unassigned"];
+export const VIEWS = ["mine", "unassigned", "submitted"];
 export const NEEDS_WORK = "needs_work";
 /** The statuses that still need work, as the API names them. */
 const WORKING = ["open", "in_progress", "pending"];
@@ -42,13 +43,17 @@ export function isActive(filters) {
   return KEYS.some((key) => filters[key]);
 }
 
-/** Whether `ticket` passes `filters`; `me` is the signed-in staff member's name (or null). */
-export function matches(ticket, filters, me = null) {
+/**
+ * Whether `ticket` passes `filters`; `me` is the signed-in staff member's
+ * name (or null), `submitted` the ids of the tickets submitted from this browser.
+ */
+export function matches(ticket, filters, me = null, submitted = new Set()) {
   if (filters.status === NEEDS_WORK) {
     if (isDone(ticket.status)) return false;
   } else if (filters.status && ticket.status !== filters.status) return false;
   if (filters.view === "mine" && (!me || ticket.assignee !== me || isDone(ticket.status))) return false;
   if (filters.view === "unassigned" && (ticket.status !== "open" || ticket.assignee)) return false;
+  if (filters.view === "submitted" && !submitted.has(ticket.request_id)) return false;
   if (filters.priority && ticket.priority !== filters.priority) return false;
   if (filters.category && ticket.analysis.category !== filters.category) return false;
   if (filters.q) {
@@ -67,7 +72,8 @@ export function matches(ticket, filters, me = null) {
  * The same filters as `GET /api/tickets` queries: one per status asked for
  * (the API takes one status at a time, so "needs work" and "My queue" ask
  * for each working status; the answers never overlap), none when nothing
- * can match (My queue signed out, Unassigned with a done status). The
+ * can match (My queue signed out, Unassigned with a done status), or for
+ * My tickets (the page loads those by id, with their follow tokens). The
  * server's `q` is one case-insensitive substring of the description, system
  * or requester, so its matches are a subset of `matches` (which also looks
  * at the category, team, assignee and id, word by word).
@@ -80,6 +86,8 @@ export function toApi(filters, me = null) {
     if (!me) return [];
     base.set("assignee", me);
     statuses = statuses[0] === null ? WORKING : statuses.filter((s) => WORKING.includes(s));
+  } else if (filters.view === "submitted") {
+    return [];
   } else if (filters.view === "unassigned") {
     base.set("unassigned", "true");
     statuses = statuses[0] === null ? ["open"] : statuses.filter((s) => s === "open");

@@ -5,6 +5,12 @@
 // and the role, each time. The session ends at its expiry, on sign-out, or
 // when the server refuses the token (for example after a restart with a new
 // signing key).
+//
+// Requesters have no accounts: submitting a ticket from this browser gives
+// its follow token (a 64-hex secret the server keeps only hashed), kept in
+// localStorage by FollowTokens so the submitter can come back to "My
+// tickets", read and answer the public conversation, and reopen the ticket.
+// The token goes to the server only as `?follow=` on that ticket's URLs.
 
 const KEY = "ticketd.admin";
 
@@ -92,5 +98,54 @@ export class Session {
     const had = this.current !== null;
     this.current = null;
     if (had || reason) this.onChange(null, reason);
+  }
+}
+
+const FOLLOW_KEY = "ticketd.follow";
+/** The most tickets remembered: the oldest go first. */
+const MAX_FOLLOWED = 200;
+const TOKEN = /^[0-9a-f]{64}$/;
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The follow tokens of the tickets submitted from this browser: `[{request_id, follow_token}]`, oldest first. */
+export class FollowTokens {
+  /** @param {() => void} onChange another tab changed them */
+  constructor(onChange) {
+    this.entries = this.read();
+    window.addEventListener("storage", (e) => {
+      if (e.key !== FOLLOW_KEY) return;
+      this.entries = this.read();
+      onChange();
+    });
+  }
+
+  read() {
+    let saved;
+    try {
+      saved = JSON.parse(localStorage.getItem(FOLLOW_KEY) ?? "[]");
+    } catch {
+      saved = [];
+    }
+    if (!Array.isArray(saved)) return [];
+    return saved.filter((e) => ID.test(e?.request_id ?? "") && TOKEN.test(e?.follow_token ?? ""));
+  }
+
+  /** The ticket's follow token, or null. */
+  get(id) {
+    return this.entries.find((e) => e.request_id === id)?.follow_token ?? null;
+  }
+
+  ids() {
+    return new Set(this.entries.map((e) => e.request_id));
+  }
+
+  add(id, token) {
+    if (!ID.test(id ?? "") || !TOKEN.test(token ?? "")) return;
+    this.entries = [...this.entries.filter((e) => e.request_id !== id), { request_id: id, follow_token: token }].slice(-MAX_FOLLOWED);
+    try {
+      localStorage.setItem(FOLLOW_KEY, JSON.stringify(this.entries));
+    } catch {
+      // Storage full or refused: kept for this page only.
+    }
   }
 }

@@ -1,6 +1,8 @@
 // One ticket as a list item. Every piece of ticket text goes through
 // textContent (via `el`), never innerHTML, so a description such as
-// `<img src=x onerror=alert(1)>` shows as those characters.
+// `<img src=x onerror=alert(1)>` shows as those characters. The same holds
+// for the conversation under each ticket (conversation.js), whose element a
+// rebuild of the item keeps in place.
 
 import { ageElement, full } from "./time.js";
 
@@ -17,7 +19,7 @@ export function el(tag, className, text) {
   return node;
 }
 
-function title(word) {
+export function title(word) {
   return word.charAt(0).toUpperCase() + word.slice(1).toLowerCase();
 }
 
@@ -42,6 +44,7 @@ export function isDone(status) {
  */
 export function createItem(ticket, staff, note) {
   const li = document.createElement("li");
+  li.id = `t-${ticket.request_id}`;
   li.dataset.id = ticket.request_id;
   fillItem(li, ticket, staff, note);
   return li;
@@ -49,7 +52,8 @@ export function createItem(ticket, staff, note) {
 
 /** What the user has going on inside `li`: kept across a rebuild. */
 function openState(li) {
-  const active = li.contains(document.activeElement) ? document.activeElement : null;
+  // The conversation is never rebuilt with the item: what has the focus there keeps it.
+  const active = li.contains(document.activeElement) && !document.activeElement.closest(".t-conv") ? document.activeElement : null;
   const panel = li.querySelector(".t-panel:not([hidden])");
   const values = {};
   if (panel) for (const input of panel.querySelectorAll("input")) values[input.name] = input.value;
@@ -91,6 +95,7 @@ export function fillItem(li, ticket, staff = null, note = null) {
     if (ticket.priority_set_by) manual.title = `Priority set by ${ticket.priority_set_by}`;
     head.append(manual);
   }
+  if (ticket.linked_to) head.append(linkedChip(ticket.linked_to));
   head.append(ageElement(ticket.created_at));
 
   const desc = el("p", "t-desc", details.description);
@@ -122,11 +127,33 @@ export function fillItem(li, ticket, staff = null, note = null) {
   if (noteBox.textContent !== noteText) noteBox.textContent = noteText;
   noteBox.className = note?.kind ? `t-note ${note.kind}` : "t-note";
 
-  li.replaceChildren(head, desc, meta, why(ticket, kept.why));
-  if (staff) li.append(staffControls(ticket, staff));
-  li.append(noteBox);
+  const parts = [head, desc, meta, why(ticket, kept.why)];
+  if (staff) parts.push(staffControls(ticket, staff));
+  parts.push(noteBox);
+  // The conversation (app.js attaches it) stays in place, open or typed in.
+  const conversation = li.querySelector(":scope > .t-conv");
+  if (conversation) {
+    for (const child of [...li.children]) if (child !== conversation) child.remove();
+    conversation.before(...parts);
+  } else {
+    li.replaceChildren(...parts);
+  }
 
   restore(li, kept);
+}
+
+/** The first characters of a ticket id, as tickets are referred to. */
+export function shortId(id) {
+  return String(id).slice(0, 8);
+}
+
+/** "continues #1a2b3c4d": a link to the closed ticket this one was started from. */
+function linkedChip(id) {
+  const link = el("a", "chip chip-link", `continues #${shortId(id)}`);
+  link.href = `#t-${id}`;
+  link.dataset.ticketLink = id;
+  link.title = "A reply to a closed ticket started this one: go to that ticket";
+  return link;
 }
 
 /** Puts back the open panel, what was typed in it, and the focus. */
@@ -228,7 +255,7 @@ function why(ticket, open) {
   return box;
 }
 
-function button(text, action, describedBy, extra = {}) {
+export function button(text, action, describedBy, extra = {}) {
   const b = el("button", `btn btn-small ${extra.className ?? ""}`.trim(), text);
   b.type = "button";
   b.dataset.action = action;

@@ -26,6 +26,12 @@ export function until(iso, now = Date.now()) {
   return `at ${absolute.format(new Date(iso))}`;
 }
 
+/** An RFC 3339 UTC time that sorts as a string as the time does (its fraction has 0 to 9 digits). */
+export function timeKey(iso) {
+  const m = /^([^.]*?)(?:\.(\d{1,9}))?Z$/.exec(iso);
+  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}Z` : iso;
+}
+
 export function full(iso) {
   return absolute.format(new Date(iso));
 }

@@ -24,6 +24,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/app.js"),
     ),
     (
+        "conversation.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/conversation.js"),
+    ),
+    (
         "connection.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/connection.js"),

@@ -85,29 +85,14 @@ impl<T> Record<T> {
 }
 
 /// A ticket as the store's files hold it: the ticket's own fields plus,
-/// when it has any, its `private` part (the conversation and the follow
-/// token's hash), which the ticket's own serialization leaves out so no
-/// event or listing can carry it.
+/// when it has any, its `private` part (the conversation, the follow
+/// token's hash, the SLA clocks), which the ticket's serialization leaves
+/// out everywhere else.
 pub struct Stored<'a>(pub &'a Ticket);
 
 impl Serialize for Stored<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::Error;
-        let ticket = self.0;
-        if ticket.private.is_empty() {
-            return ticket.serialize(serializer);
-        }
-        // `{…ticket…}` becomes `{…ticket…,"private":{…}}`: the ticket's
-        // fields are written by its own derive, so the two never drift.
-        let mut bytes = serde_json::to_vec(ticket).map_err(S::Error::custom)?;
-        bytes.pop();
-        bytes.extend_from_slice(b",\"private\":");
-        serde_json::to_writer(&mut bytes, &ticket.private).map_err(S::Error::custom)?;
-        bytes.push(b'}');
-        let text = String::from_utf8(bytes).map_err(S::Error::custom)?;
-        serde_json::value::RawValue::from_string(text)
-            .map_err(S::Error::custom)?
-            .serialize(serializer)
+        crate::tickets::conversation::storing(|| self.0.serialize(serializer))
     }
 }
 

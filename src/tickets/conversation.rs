@@ -169,8 +169,9 @@ pub enum CommentError {
 }
 
 /// The parts of a ticket only the store and the service see: never in an
-/// event, a listing or the audit copies of the ticket. (Serialized into the
-/// store's files by the store itself, under the ticket's `private` key.)
+/// event, a listing or the audit copies of the ticket. (Serialized only
+/// inside [`storing`], into the store's files, under the ticket's `private`
+/// key.)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Private {
     /// SHA-256 of the requester's follow token, hex; the token itself is
@@ -183,6 +184,32 @@ pub struct Private {
     /// The SLA clocks (their view is the ticket's `sla`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<crate::sla::Sla>,
+}
+
+thread_local! {
+    /// Set while the store serializes tickets into its own files.
+    static STORING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with tickets serializing their private part, as the store's
+/// files need. Everywhere else (events, listings, the audit trail) a
+/// ticket's serialization leaves it out: the default is the safe one, so a
+/// new transport cannot leak a note or a token's hash by forgetting a step.
+pub fn storing<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STORING.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(STORING.with(|s| s.replace(true)));
+    f()
+}
+
+/// Whether a ticket's serialization leaves its private part out (see
+/// [`storing`]).
+pub(super) fn leave_out(private: &Private) -> bool {
+    private.is_empty() || !STORING.with(|s| s.get())
 }
 
 impl Private {

@@ -95,10 +95,15 @@ pub struct Ticket {
     /// change and at load, never read back.
     #[serde(default, skip_deserializing)]
     pub sla: Option<SlaView>,
-    /// The conversation and the follow token's hash: read from the store's
-    /// files, never serialized with the ticket (the store writes it itself),
-    /// so no event, listing or audit copy can carry it.
-    #[serde(default, skip_serializing, rename = "private")]
+    /// The conversation, the follow token's hash and the SLA clocks: read
+    /// from the store's files, and serialized only for them (inside
+    /// [`conversation::storing`]), so no event, listing or audit copy can
+    /// carry them.
+    #[serde(
+        default,
+        rename = "private",
+        skip_serializing_if = "conversation::leave_out"
+    )]
     pub private: Private,
 }
 

@@ -1338,3 +1338,401 @@ async fn statuses_render_and_closed_tickets_offer_no_changes() {
         })
         .await;
 }
+
+/// A JS expression: whether `text` is anywhere in the page, in its text or
+/// its markup (attributes, hidden elements, form values).
+fn page_holds(text: &str) -> String {
+    format!(
+        "(document.documentElement.outerHTML.includes('{text}') || document.body.innerText.includes('{text}') || [...document.querySelectorAll('textarea, input')].some(f => f.value.includes('{text}')))"
+    )
+}
+
+/// Opens ticket `id`'s conversation and waits until it has loaded.
+async fn open_conversation(page: &Page, id: &str) {
+    let sel = item(id);
+    page.find(&format!("{sel} button[data-action=conv-toggle]"))
+        .await
+        .click()
+        .await;
+    page.wait_for(
+        "the conversation, loaded",
+        &format!(
+            "(() => {{ const box = document.querySelector('{sel} .t-conv'); return box.querySelector('.c-toggle').getAttribute('aria-expanded') === 'true' && !box.querySelector('.c-body').hidden && box.querySelector('.c-loading').textContent === ''; }})()"
+        ),
+    )
+    .await;
+}
+
+/// A JS expression: the texts of ticket `id`'s comments, oldest first.
+fn comment_texts(id: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('{} .comments > li .c-text')].map(p => p.textContent)",
+        item(id)
+    )
+}
+
+/// Types `text` in ticket `id`'s message box and presses `button` (its
+/// `data-action`); waits for the status line to say `done`.
+async fn write_comment(page: &Page, id: &str, text: &str, button: &str, done: &str) {
+    let sel = item(id);
+    page.find(&format!("#ct-{id}")).await.type_text(text).await;
+    page.find(&format!("{sel} button[data-action={button}]"))
+        .await
+        .click()
+        .await;
+    page.wait_for(
+        &format!("the status line to say {done}"),
+        &format!("document.getElementById('cs-{id}').textContent.startsWith('{done}')"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_internal_note_never_appears_in_an_anonymous_page() {
+    let Some(browser) = Browser::start("an_internal_note_never_appears_in_an_anonymous_page").await
+    else {
+        return;
+    };
+    let app = staff_app().await;
+    let id = submit(&app, "Shared drive mapping fails after the password change").await;
+    let sel = item(&id);
+    // Unique words, found nowhere else on the page.
+    const NOTE: &str = "zq7-internal-marker: the switch in room 12 was rebooted";
+    const MARKER: &str = "zq7-internal-marker";
+    const FIRST: &str = "We are looking into it";
+    const REPLY: &str = "We are looking into it: please keep the drive disconnected";
+    browser
+        .run(async {
+            let staff = open(&browser, &app, DESKTOP).await;
+            let anon = open(&browser, &app, DESKTOP).await;
+            for page in [&staff, &anon] {
+                page.wait_for("the ticket", &format!("document.querySelector('{sel}')"))
+                    .await;
+            }
+            // Anyone may read the public conversation; only staff and the
+            // requester may write.
+            open_conversation(&anon, &id).await;
+            assert_eq!(
+                anon.js(&format!("!document.querySelector('{sel} .c-empty').hidden")).await,
+                true,
+                "an empty conversation says so"
+            );
+            assert_eq!(
+                anon.js(&format!("document.querySelectorAll('{sel} .t-conv textarea').length")).await,
+                0
+            );
+
+            login_as(&staff, "dana", STAFF_PASSWORD).await;
+            open_conversation(&staff, &id).await;
+            write_comment(&staff, &id, NOTE, "conv-send-internal", "Internal note added.").await;
+            staff
+                .wait_for(
+                    "the note, marked internal",
+                    &format!("document.querySelector('{sel} .comment.c-internal .c-internal-label')?.textContent === 'Internal note'"),
+                )
+                .await;
+            write_comment(&staff, &id, FIRST, "conv-send-public", "Reply sent.").await;
+            staff
+                .wait_for("both, oldest first", &format!("JSON.stringify({}) === JSON.stringify(['{NOTE}', '{FIRST}'])", comment_texts(&id)))
+                .await;
+            anon.wait_for("the public reply, live", &format!("{}.includes('{FIRST}')", comment_texts(&id)))
+                .await;
+
+            // A refusal shows next to the form, not in an alert.
+            write_comment(&staff, &id, "pay\u{200B}slip", "conv-send-public", "Not sent: body").await;
+            assert_eq!(
+                staff.js(&format!("document.getElementById('cs-{id}').classList.contains('error') && document.getElementById('ct-{id}').getAttribute('aria-invalid') === 'true'")).await,
+                true
+            );
+            assert_eq!(staff.alert_text().await, None, "an alert opened");
+            // The browser logs the refused request itself: that, and nothing else.
+            let logged = staff.console().await;
+            let severe: Vec<&Value> = logged.iter().filter(|e| e["level"] == "SEVERE").collect();
+            assert!(
+                severe.iter().all(|e| e["message"].as_str().unwrap_or_default().contains("/comments - Failed to load resource: the server responded with a status of 400")),
+                "{severe:?}"
+            );
+            staff.js(&format!("(() => {{ document.getElementById('ct-{id}').value = ''; return true; }})()")).await;
+
+            // The author edits the reply; the anonymous page follows.
+            let reply_id = staff
+                .js(&format!("document.querySelector('{sel} .comments > li:nth-child(2)').dataset.commentId"))
+                .await
+                .as_str()
+                .unwrap()
+                .to_string();
+            staff
+                .find(&format!("{sel} li[data-comment-id=\"{reply_id}\"] button[data-action=c-edit]"))
+                .await
+                .click()
+                .await;
+            staff
+                .wait_for("the edit box, focused", &format!("document.activeElement?.id === 'ce-{reply_id}'"))
+                .await;
+            staff.js(&format!("(() => {{ document.getElementById('ce-{reply_id}').value = ''; return true; }})()")).await;
+            staff.find(&format!("#ce-{reply_id}")).await.type_text(REPLY).await;
+            staff
+                .find(&format!("{sel} li[data-comment-id=\"{reply_id}\"] button[data-action=c-save]"))
+                .await
+                .click()
+                .await;
+            staff
+                .wait_for("the edited reply", &format!("JSON.stringify({}) === JSON.stringify(['{NOTE}', '{REPLY}'])", comment_texts(&id)))
+                .await;
+            // The note looks different from the reply.
+            let backgrounds = staff
+                .js(&format!(
+                    "[...document.querySelectorAll('{sel} .comments > li')].map(li => getComputedStyle(li).backgroundColor)"
+                ))
+                .await;
+            assert_ne!(backgrounds[0], backgrounds[1], "{backgrounds}");
+            // Author, role and time are shown; the author may still change them.
+            let head = staff.find(&format!("{sel} .comments > li .c-head")).await.text().await;
+            assert!(head.contains("dana") && head.contains("Agent") && head.contains("just now"), "{head}");
+            assert_eq!(
+                staff
+                    .js(&format!("[...document.querySelectorAll('{sel} .comments > li:first-child .c-buttons button')].map(b => b.textContent)"))
+                    .await,
+                json!(["Edit", "Delete"])
+            );
+
+            // The anonymous page hears the reply live, never the note.
+            anon.wait_for("the edited reply, live", &format!("{}.includes('{REPLY}')", comment_texts(&id)))
+                .await;
+            assert_eq!(
+                anon.js(&format!("document.querySelector('{sel} .comments > li .c-edited')?.textContent")).await,
+                "edited"
+            );
+            assert_eq!(anon.js(&comment_texts(&id)).await, json!([REPLY]));
+            assert_eq!(anon.js(&page_holds(MARKER)).await, false, "the note reached the anonymous page");
+            assert_eq!(anon.js("document.querySelectorAll('.c-internal, .c-internal-label').length").await, 0);
+            let head = anon.find(&format!("{sel} .comments > li .c-head")).await.text().await;
+            assert!(head.contains("dana") && head.contains("Agent"), "{head}");
+            // Nobody's to change here.
+            assert_eq!(anon.js(&format!("document.querySelectorAll('{sel} .comments button').length")).await, 0);
+
+            // Nor after a reload.
+            anon.goto(&format!("{}/", app.base_url())).await;
+            wait_live(&anon).await;
+            anon.wait_for("the ticket", &format!("document.querySelector('{sel}')"))
+                .await;
+            open_conversation(&anon, &id).await;
+            anon.wait_for("the public reply", &format!("{}.includes('{REPLY}')", comment_texts(&id)))
+                .await;
+            assert_eq!(anon.js(&comment_texts(&id)).await, json!([REPLY]));
+            assert_eq!(anon.js(&page_holds(MARKER)).await, false, "the note reached the reloaded page");
+            assert_eq!(
+                anon.js(&format!("document.querySelector('{sel} .c-count').textContent")).await,
+                "1 message"
+            );
+
+            // An admin, on a phone: every comment may be deleted; nothing
+            // scrolls sideways.
+            let phone = open(&browser, &app, PHONE).await;
+            phone.wait_for("the ticket", &format!("document.querySelector('{sel}')")).await;
+            login_as(&phone, "lee", STAFF_PASSWORD).await;
+            open_conversation(&phone, &id).await;
+            phone
+                .wait_for("the note and the reply", &format!("{}.length === 2", comment_texts(&id)))
+                .await;
+            assert_eq!(
+                phone.js(&format!("[...document.querySelectorAll('{sel} .comments .c-buttons')].map(b => b.textContent)")).await,
+                json!(["Delete", "Delete"])
+            );
+            assert_eq!(
+                phone.js("document.documentElement.scrollWidth <= document.documentElement.clientWidth").await,
+                true,
+                "horizontal scroll at 375px"
+            );
+            phone.save_full_screenshot(PHONE, "phone-conversation-admin").await;
+            staff.save_full_screenshot(DESKTOP, "desktop-conversation-agent").await;
+
+            // The staff member signs out: the note leaves the page at once.
+            staff.find("#logout-button").await.click().await;
+            staff
+                .wait_for("the sign-in form", "!document.getElementById('login-form').hidden")
+                .await;
+            staff
+                .wait_for("the note gone", &format!("!{}", page_holds(MARKER)))
+                .await;
+            assert_eq!(staff.js(&comment_texts(&id)).await, json!([REPLY]));
+            assert_eq!(staff.js("document.querySelectorAll('.c-internal').length").await, 0);
+
+            // The admin deletes the note: staff see "(deleted)"; the others hear nothing.
+            phone
+                .find(&format!("{sel} .comments > li:first-child button[data-action=c-delete]"))
+                .await
+                .click()
+                .await;
+            phone.wait_for("the confirmation", "document.getElementById('confirm').open").await;
+            phone.find("#confirm-ok").await.click().await;
+            phone
+                .wait_for("the deleted note", &format!("document.querySelector('{sel} .comments > li:first-child .c-gone')?.textContent === '(deleted)'"))
+                .await;
+            assert_eq!(phone.js(&format!("document.querySelectorAll('{sel} .comments > li.c-internal').length")).await, 1);
+            assert_eq!(phone.js(&page_holds(MARKER)).await, false);
+            // A new public reply from the admin reaches everyone after it.
+            write_comment(&phone, &id, "Fixed: the drive maps again", "conv-send-public", "Reply sent.").await;
+            for page in [&anon, &staff] {
+                page.wait_for("the admin's reply", &format!("{}.length === 2", comment_texts(&id)))
+                    .await;
+                assert_eq!(page.js(&comment_texts(&id)).await, json!([REPLY, "Fixed: the drive maps again"]));
+                assert_eq!(page.js("document.querySelectorAll('.c-internal, .c-gone').length").await, 0);
+            }
+            assert_eq!(staff.alert_text().await, None, "an alert opened");
+            assert_no_console_errors(&staff).await;
+            assert_no_console_errors(&anon).await;
+            assert_no_console_errors(&phone).await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_requester_replies_with_the_follow_token_from_my_tickets() {
+    let Some(browser) =
+        Browser::start("a_requester_replies_with_the_follow_token_from_my_tickets").await
+    else {
+        return;
+    };
+    let app = staff_app().await;
+    let other = submit(&app, "Monitor cable missing at desk 14").await;
+    const QUESTION: &str = "Still failing: the plotter says driver unavailable";
+    const ANSWER: &str = "Please try again now, the driver was reinstalled";
+    const AFTER: &str = "It broke again after the weekend";
+    browser
+        .run(async {
+            let requester = open(&browser, &app, DESKTOP).await;
+            let agent = open(&browser, &app, DESKTOP).await;
+            login_as(&agent, "erin", STAFF_PASSWORD).await;
+            // Nothing submitted from this browser yet.
+            requester.find("#view-submitted").await.click().await;
+            requester
+                .wait_for("My tickets, empty", "!document.getElementById('empty').hidden")
+                .await;
+            assert!(requester.find("#empty").await.text().await.contains("submit from this browser"));
+            requester.find("#views button[data-view='']").await.click().await;
+
+            submit_in_page(&requester, "Cannot print to the plotter since the driver update", "Plotter", "Maya").await;
+            // The follow token is kept in this browser, nowhere on the page.
+            let kept = requester.js("localStorage.getItem('ticketd.follow')").await;
+            let kept: Vec<Value> = serde_json::from_str(kept.as_str().unwrap()).unwrap();
+            assert_eq!(kept.len(), 1, "{kept:?}");
+            let id = kept[0]["request_id"].as_str().unwrap().to_string();
+            let token = kept[0]["follow_token"].as_str().unwrap().to_string();
+            assert!(token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+            assert_eq!(requester.js(&page_holds(&token)).await, false);
+            let sel = item(&id);
+
+            // My tickets: only that one.
+            requester.find("#view-submitted").await.click().await;
+            requester
+                .wait_for("My tickets pressed", "document.getElementById('view-submitted').getAttribute('aria-pressed') === 'true'")
+                .await;
+            requester
+                .wait_for("only the submitted ticket", &format!("document.querySelector('{}')?.hidden === true && !document.querySelector('{sel}').hidden", item(&other)))
+                .await;
+            assert_eq!(visible_ids(&requester).await, vec![id.clone()]);
+            assert_eq!(requester.js("location.search").await, "?view=submitted");
+            assert_eq!(
+                requester.js(&format!("!document.querySelector('{sel} .chip-yours').hidden")).await,
+                true
+            );
+
+            agent.wait_for("the new ticket", &format!("document.querySelector('{sel}')")).await;
+            open_conversation(&agent, &id).await;
+            // The requester answers through the follow token.
+            open_conversation(&requester, &id).await;
+            assert_eq!(requester.js(&format!("document.querySelector('label[for=\"ct-{id}\"]').textContent")).await, "Your reply");
+            assert_eq!(
+                requester.js(&format!("document.querySelectorAll('{sel} [data-action=conv-send-internal]').length")).await,
+                0,
+                "a requester writes no internal note"
+            );
+            write_comment(&requester, &id, QUESTION, "conv-send-public", "Reply sent.").await;
+            agent
+                .wait_for("the requester's reply, live", &format!("{}.includes('{QUESTION}')", comment_texts(&id)))
+                .await;
+            let head = agent.find(&format!("{sel} .comments > li .c-head")).await.text().await;
+            assert!(head.contains("Maya") && head.contains("Requester"), "{head}");
+            // The requester may still change their own reply; staff may not.
+            assert_eq!(
+                requester.js(&format!("[...document.querySelectorAll('{sel} .comments > li .c-buttons button')].map(b => b.textContent)")).await,
+                json!(["Edit", "Delete"])
+            );
+            assert_eq!(agent.js(&format!("document.querySelectorAll('{sel} .comments button').length")).await, 0);
+
+            // Staff answer; the requester hears it live.
+            write_comment(&agent, &id, ANSWER, "conv-send-public", "Reply sent.").await;
+            requester
+                .wait_for("the staff reply, live", &format!("{}.includes('{ANSWER}')", comment_texts(&id)))
+                .await;
+
+            // Resolved: the requester may reopen it.
+            agent.find(&format!("{sel} button[data-action=toggle]")).await.click().await;
+            requester
+                .wait_for("a Reopen button", &format!("{} === 'Resolved' && !document.querySelector('{sel} [data-action=conv-reopen]').hidden", status_chip(&id)))
+                .await;
+            requester.find(&format!("{sel} [data-action=conv-reopen]")).await.click().await;
+            for page in [&requester, &agent] {
+                page.wait_for("the ticket open again", &format!("document.querySelector('{sel}').dataset.status === 'open'"))
+                    .await;
+            }
+            assert_eq!(
+                requester.js(&format!("document.querySelector('{sel} [data-action=conv-reopen]').hidden")).await,
+                true
+            );
+
+            // Closed: a reply starts a new ticket that continues it.
+            agent.find(&format!("{sel} button[data-action=toggle]")).await.click().await;
+            agent
+                .wait_for("Close", &format!("document.querySelector('{sel} button[data-action=close]')"))
+                .await;
+            agent.find(&format!("{sel} button[data-action=close]")).await.click().await;
+            agent.wait_for("the confirmation", "document.getElementById('confirm').open").await;
+            agent.find("#confirm-ok").await.click().await;
+            requester
+                .wait_for("the closed ticket", &format!("document.querySelector('{sel}').dataset.status === 'closed'"))
+                .await;
+            requester
+                .wait_for("the closed-ticket hint", &format!("document.getElementById('ch-{id}')?.textContent.includes('starts a new ticket')"))
+                .await;
+            write_comment(&requester, &id, AFTER, "conv-send-public", "Your reply started a new ticket").await;
+            let kept = requester.js("localStorage.getItem('ticketd.follow')").await;
+            let kept: Vec<Value> = serde_json::from_str(kept.as_str().unwrap()).unwrap();
+            assert_eq!(kept.len(), 2, "the new ticket's token is kept: {kept:?}");
+            let linked = kept[1]["request_id"].as_str().unwrap().to_string();
+            assert_ne!(linked, id);
+            let link = format!("#{}", &id[..8]);
+            for page in [&requester, &agent] {
+                page.wait_for(
+                    "the new ticket, continuing the closed one",
+                    &format!("document.querySelector('{} .chip-link')?.textContent === 'continues {link}'", item(&linked)),
+                )
+                .await;
+                assert_eq!(description_of(page, &linked).await, AFTER);
+            }
+            // In My tickets too.
+            requester
+                .wait_for("both in My tickets", &format!("!document.querySelector('{}').hidden", item(&linked)))
+                .await;
+            assert_eq!(visible_ids(&requester).await, vec![linked.clone(), id.clone()]);
+            assert_eq!(
+                requester.js(&format!("document.querySelector('#cs-{id} a').textContent")).await,
+                format!("#{}", &linked[..8])
+            );
+
+            requester.save_full_screenshot(DESKTOP, "desktop-my-tickets").await;
+
+            // A reload keeps My tickets (this browser's storage).
+            requester.goto(&format!("{}/?view=submitted", app.base_url())).await;
+            wait_live(&requester).await;
+            requester
+                .wait_for("My tickets after a reload", &format!("document.querySelector('{}')", item(&other)))
+                .await;
+            assert_eq!(visible_ids(&requester).await, vec![linked.clone(), id.clone()]);
+            assert_eq!(requester.alert_text().await, None, "an alert opened");
+            assert_no_console_errors(&requester).await;
+            assert_no_console_errors(&agent).await;
+        })
+        .await;
+}
