@@ -112,11 +112,14 @@ pub enum Event<'a> {
         reason: &'a str,
     },
     /// A comment added, edited or deleted: `comment_added`,
-    /// `comment_edited`, `comment_deleted`. Staff only when internal.
+    /// `comment_edited`, `comment_deleted`. Staff only when internal. `sla`
+    /// is the ticket's clocks after it (a staff reply meets the first
+    /// response).
     Comment {
         kind: CommentKind,
         ticket_id: TicketId,
         comment: &'a Comment,
+        sla: Option<&'a SlaView>,
     },
     /// Direct reply to `add_comment`, `edit_comment`, `delete_comment`.
     CommentSaved {
@@ -254,9 +257,12 @@ impl Event<'_> {
                 Ok(data)
             }
             Event::Comment {
-                ticket_id, comment, ..
-            }
-            | Event::CommentSaved { ticket_id, comment } => {
+                ticket_id,
+                comment,
+                sla,
+                ..
+            } => Ok(serde_json::json!({ "ticket_id": ticket_id, "comment": comment, "sla": sla })),
+            Event::CommentSaved { ticket_id, comment } => {
                 Ok(serde_json::json!({ "ticket_id": ticket_id, "comment": comment }))
             }
             Event::Sla {

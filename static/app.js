@@ -27,7 +27,12 @@
 // Modules: connection.js (WebSocket, backoff, resume, refs), ticket-view.js (one
 // ticket's DOM, text only, and its conversation), filters.js (filters and quick
 // views <-> URL), fields.js (the form rules), session.js (staff sign-in, follow
-// tokens), time.js (ages).
+// tokens), time.js (ages and SLA countdowns).
+//
+// Each ticket that needs work shows its SLA countdown (time.js). The page
+// counts down to the clock's `due_at` by itself, so it turns red on time;
+// `sla_warning` and `sla_breached` bring the ticket's clocks as the server
+// now has them (at risk is only ever the server's word).
 
 import { Connection } from "./connection.js";
 import { check, fieldOf, length, LIMITS } from "./fields.js";
@@ -35,7 +40,7 @@ import * as filtering from "./filters.js";
 import { FollowTokens, Session } from "./session.js";
 import { Conversations } from "./conversation.js";
 import { createItem, el, fillItem, PRIORITIES, priorityBadge, showPanel, STATUS_LABELS, STATUSES } from "./ticket-view.js";
-import { refreshAges, timeKey, until } from "./time.js";
+import { refreshAges, refreshSla, timeKey, until } from "./time.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -90,6 +95,8 @@ let walkCursor = null;
 let search = null;
 let searchTimer = null;
 let loadingMore = false;
+/** The SLA countdowns' next redraw (tickSla). */
+let slaTimer = null;
 
 const list = $("ticket-list");
 
@@ -233,6 +240,13 @@ function applyEvent(event, data, meta = {}) {
       if (!tickets.has(data.request_id)) noteInsertion(data);
       upsert(data, { flash: !meta.replay });
       break;
+    case "sla_warning":
+    case "sla_breached": {
+      // A clock became at risk or overdue: the ticket's clocks after it.
+      const known = tickets.get(data?.ticket_id);
+      if (known && data.sla && typeof data.sla === "object") upsert({ ...known, sla: data.sla });
+      break;
+    }
     case "ticket_deleted":
       deleted.add(data.ticket_id);
       storeTotal = Math.max(0, storeTotal - 1);
@@ -252,9 +266,13 @@ function applyEvent(event, data, meta = {}) {
       return;
     case "comment_added":
     case "comment_edited":
-    case "comment_deleted":
+    case "comment_deleted": {
       conversations.apply(event, data);
+      // The ticket's clocks after it (a staff reply meets the first response).
+      const known = tickets.get(data?.ticket_id);
+      if (known && data.sla && typeof data.sla === "object") upsert({ ...known, sla: data.sla });
       return;
+    }
     case "session_expired":
       // The socket is anonymous again. At the session's expiry, so is the
       // page; otherwise (signed in again meanwhile) the socket signs in
@@ -560,6 +578,14 @@ function refresh() {
   }
   showViews();
   ensureCategories([...tickets.values()].map((t) => t.analysis.category));
+  tickSla();
+}
+
+/** Redraws the SLA countdowns, and again when they next change: every second while one in view is within the hour, rarely otherwise, not at all without one. */
+function tickSla() {
+  clearTimeout(slaTimer);
+  const wait = refreshSla(list);
+  slaTimer = wait === null ? null : setTimeout(tickSla, wait);
 }
 
 function ensureCategories(names) {
@@ -1108,6 +1134,11 @@ document.querySelector(".stats").addEventListener("click", (e) => {
   const chip = e.target.closest("button[data-filter-key]");
   if (!chip) return;
   setFilter(chip.dataset.filterKey, chip.dataset.filterValue);
+});
+
+// Back to a hidden tab (whose timers the browser slowed): current at once.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) tickSla();
 });
 
 setInterval(() => {

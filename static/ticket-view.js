@@ -4,7 +4,7 @@
 // for the conversation under each ticket (conversation.js), whose element a
 // rebuild of the item keeps in place.
 
-import { ageElement, full } from "./time.js";
+import { ageElement, full, slaElement } from "./time.js";
 
 export const PRIORITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 
@@ -85,6 +85,9 @@ export function fillItem(li, ticket, staff = null, note = null) {
   head.append(badge, el("span", "chip", title(analysis.category)));
   const chip = statusChip(ticket);
   if (chip) head.append(chip);
+  // The SLA countdown (time.js keeps it current), or a quiet word once done.
+  const sla = slaElement(ticket);
+  if (sla) head.append(sla);
   if (analysis.needs_review && !done && ticket.priority_source !== "manual") {
     const review = el("span", "chip chip-review", "Review first");
     review.title = "The analyzer rated this CRITICAL although another level was about as likely: a person should check it first.";

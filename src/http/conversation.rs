@@ -15,8 +15,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::{get, patch};
 use axum::response::IntoResponse;
+use axum::routing::{get, patch};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -151,15 +151,28 @@ async fn add(
     };
     Ok(match run(&state, client, id, who, request).await? {
         CommentDone::Saved { comment, .. } => (StatusCode::CREATED, saved(&comment)),
-        CommentDone::Linked(submitted) => (
-            StatusCode::CREATED,
-            Json(json!({
-                "ticket": submitted.ticket,
-                "follow_token": submitted.follow_token,
-                "linked_to": submitted.ticket.linked_to,
-            })),
-        ),
+        CommentDone::Linked(submitted) => (StatusCode::CREATED, linked(&submitted)),
     })
+}
+
+/// A reply that started a new ticket: the ticket (serialized in place, as
+/// broadcast), its follow token and the ticket it continues.
+fn linked(submitted: &crate::service::Submitted) -> Json<Value> {
+    #[derive(serde::Serialize)]
+    struct Linked<'a> {
+        ticket: &'a crate::tickets::Ticket,
+        follow_token: &'a str,
+        linked_to: Option<TicketId>,
+    }
+    let body = Linked {
+        ticket: &submitted.ticket,
+        follow_token: &submitted.follow_token,
+        linked_to: submitted.ticket.linked_to,
+    };
+    // To a Value through a string, so the ticket's floats stay as written.
+    Json(
+        serde_json::from_str(&serde_json::to_string(&body).unwrap_or_default()).unwrap_or_default(),
+    )
 }
 
 fn comment_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
@@ -170,7 +183,7 @@ fn only_saved(done: CommentDone) -> Json<Value> {
     match done {
         CommentDone::Saved { comment, .. } => saved(&comment),
         // Only a new reply to a closed ticket starts a ticket.
-        CommentDone::Linked(submitted) => Json(json!({ "ticket": submitted.ticket })),
+        CommentDone::Linked(submitted) => linked(&submitted),
     }
 }
 

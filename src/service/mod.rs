@@ -771,6 +771,7 @@ fn outcome_event(outcome: &Outcome) -> Event<'_> {
             kind: *kind,
             ticket_id: ticket.request_id,
             comment,
+            sla: ticket.sla.as_ref(),
         },
         Outcome::SlaAnnounced {
             ticket,

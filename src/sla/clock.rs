@@ -10,7 +10,8 @@
 //! States ([`ClockState`]), from [`Clock::view`]:
 //! - `met`: stopped having used at most its target (`due_at` is `None`);
 //! - `breached`: stopped late, or running with the target used up;
-//! - `paused`: neither running nor stopped (`due_at` is `None`);
+//! - `paused`: neither running nor stopped, within its target (`due_at` is
+//!   `None`; a clock paused after its target passed stays `breached`);
 //! - `at_risk`: running, with [`Risk`] reached (a share of the target used,
 //!   or few minutes left, whichever comes first);
 //! - `running`: otherwise.
@@ -109,6 +110,10 @@ pub struct ClockView {
     pub due_at: Option<DateTime<Utc>>,
     /// The state.
     pub state: ClockState,
+    /// When the goal was reached (the response given, the ticket
+    /// resolved), in time or late; absent while the clock still counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl Clock {
@@ -197,18 +202,27 @@ impl Clock {
                 ClockView {
                     due_at: None,
                     state: ClockState::Met,
+                    completed_at: Some(stopped),
                 }
             } else {
                 ClockView {
                     due_at: Some(self.breached_at.unwrap_or(stopped)),
                     state: ClockState::Breached,
+                    completed_at: Some(stopped),
                 }
             };
         }
         let Some(since) = self.running_since else {
+            // Paused: no due instant while nothing counts; but a clock
+            // paused after its target passed stays breached.
             return ClockView {
                 due_at: None,
-                state: ClockState::Paused,
+                state: if self.used_secs >= target {
+                    ClockState::Breached
+                } else {
+                    ClockState::Paused
+                },
+                completed_at: None,
             };
         };
         let used = self.used_at(cal, now);
@@ -222,6 +236,7 @@ impl Clock {
         ClockView {
             due_at: Some(due_from(cal, since, self.used_secs, target)),
             state,
+            completed_at: None,
         }
     }
 
@@ -389,6 +404,7 @@ mod tests {
 
     fn view(state: ClockState, due_at: Option<&str>) -> ClockView {
         ClockView {
+            completed_at: None,
             due_at: due_at.map(utc),
             state,
         }
@@ -499,6 +515,21 @@ resolution_minutes = 480
     }
 
     #[test]
+    fn a_clock_paused_after_its_target_stays_breached() {
+        let cal = Calendar::always();
+        let start = utc("2026-06-15T09:00:00Z");
+        let mut clock = Clock::started(start);
+        clock.pause(&cal, start + TimeDelta::minutes(61));
+        let shown = clock.view(&cal, H, RISK, start + TimeDelta::hours(5));
+        assert_eq!(shown, view(ClockState::Breached, None));
+        // Within its target a paused clock is paused.
+        let mut early = Clock::started(start);
+        early.pause(&cal, start + TimeDelta::minutes(30));
+        let shown = early.view(&cal, H, RISK, start + TimeDelta::hours(5));
+        assert_eq!(shown, view(ClockState::Paused, None));
+    }
+
+    #[test]
     fn met_versus_late_stop() {
         let cal = Calendar::always();
         let start = utc("2026-06-15T09:00:00Z");
@@ -506,7 +537,10 @@ resolution_minutes = 480
         on_time.stop(&cal, H, start + TimeDelta::minutes(60));
         assert_eq!(
             on_time.view(&cal, H, RISK, start + TimeDelta::days(2)),
-            view(ClockState::Met, None)
+            ClockView {
+                completed_at: Some(start + TimeDelta::minutes(60)),
+                ..view(ClockState::Met, None)
+            }
         );
         assert!(!on_time.ever_breached);
         assert_eq!(on_time.next_change(&cal, H, RISK, start), None);
@@ -518,7 +552,10 @@ resolution_minutes = 480
         let shown = late.view(&cal, H, RISK, start + TimeDelta::days(2));
         assert_eq!(
             shown,
-            view(ClockState::Breached, Some("2026-06-15T10:00:00Z"))
+            ClockView {
+                completed_at: Some(start + TimeDelta::minutes(61)),
+                ..view(ClockState::Breached, Some("2026-06-15T10:00:00Z"))
+            }
         );
         // Stopping again changes nothing.
         let copy = late.clone();
@@ -554,7 +591,10 @@ resolution_minutes = 480
         assert!(clock.ever_breached);
         assert_eq!(
             clock.view(&cal, 2 * H, RISK, utc("2026-06-15T12:00:00Z")),
-            view(ClockState::Breached, Some("2026-06-15T10:00:00Z"))
+            ClockView {
+                completed_at: Some(utc("2026-06-15T11:00:00Z")),
+                ..view(ClockState::Breached, Some("2026-06-15T10:00:00Z"))
+            }
         );
         // Reopened at 14:00 BST with the same target: overdue at once, due
         // shown as the reopening instant, and announced afresh.

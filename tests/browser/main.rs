@@ -1736,3 +1736,240 @@ async fn a_requester_replies_with_the_follow_token_from_my_tickets() {
         })
         .await;
 }
+
+/// A JS expression: ticket `id`'s SLA countdown element (null without one).
+fn sla_of(id: &str) -> String {
+    format!("document.querySelector('{} .sla')", item(id))
+}
+
+/// Makes every page `page` loads from now on deaf to `sla_breached`: the
+/// frames are dropped before the app sees them (and counted in
+/// `window.__slaBreachedDropped`), so whatever turns its countdowns red is
+/// the page's own clock.
+async fn drop_sla_breached(page: &Page) {
+    page.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "(() => { \
+            window.__slaBreachedDropped = 0; \
+            const Native = window.WebSocket; \
+            window.WebSocket = class extends Native { \
+              addEventListener(type, listener, options) { \
+                if (type !== 'message') return super.addEventListener(type, listener, options); \
+                return super.addEventListener(type, (e) => { \
+                  try { if (JSON.parse(e.data).event === 'sla_breached') { window.__slaBreachedDropped += 1; return; } } catch (_) {} \
+                  listener.call(this, e); \
+                }, options); \
+              } \
+            }; \
+          })();"}),
+    )
+    .await;
+}
+
+/// Puts ticket `id` on pending over HTTPS as staff.
+async fn set_pending(app: &TestApp, token: &str, id: &str) {
+    let resp = app
+        .http()
+        .post(format!("{}/api/tickets/{id}/status", app.base_url()))
+        .bearer_auth(token)
+        .json(&json!({"status": "pending", "pending_reason": "waiting for the bank"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn an_sla_countdown_turns_amber_then_red_with_a_short_test_policy() {
+    let Some(browser) = Browser::start("an_sla_countdown_turns_amber_then_red").await else {
+        return;
+    };
+    // First response in 10 s (at risk from 5 s), resolution in 60 s, 24x7.
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let policy = dir.path().join("short-sla.toml");
+    let level = "first_response_seconds = 10\nresolution_seconds = 60\n";
+    std::fs::write(
+        &policy,
+        format!(
+            "at_risk_percent = 50\nat_risk_minutes = 0\n[calendar]\nalways = true\n{}",
+            ["critical", "high", "medium", "low"]
+                .map(|l| format!("[targets.{l}]\n{level}"))
+                .join("")
+        ),
+    )
+    .unwrap();
+    let app = spawn_in(
+        dir,
+        Options {
+            // Wins over the quiet policy the harness puts in the environment.
+            args: vec!["--sla-config".into(), policy.display().to_string()],
+            envs: vec![],
+        },
+    )
+    .await;
+    let no_scroll = "document.documentElement.scrollWidth <= document.documentElement.clientWidth";
+    browser
+        .run(async {
+            let page = open(&browser, &app, DESKTOP).await;
+            // A second page that never hears `sla_breached`.
+            let deaf = open(&browser, &app, DESKTOP).await;
+            drop_sla_breached(&deaf).await;
+            deaf.goto(&format!("{}/", app.base_url())).await;
+            wait_live(&deaf).await;
+            assert_eq!(deaf.js("window.__slaBreachedDropped").await, 0);
+
+            let id = submit(&app, "Payroll export to the bank fails with a timeout").await;
+            let sla = sla_of(&id);
+
+            // Green: the first response, counting down.
+            for p in [&page, &deaf] {
+                p.wait_for(
+                    "a green countdown to the first response",
+                    &format!(
+                        "{sla}?.dataset.shown === 'running' && /^Response due in \\d+ s$/.test({sla}.querySelector('.sla-text').textContent)"
+                    ),
+                )
+                .await;
+            }
+            assert_eq!(page.js(&format!("getComputedStyle({sla}).color")).await, "rgb(21, 128, 61)");
+            let text = page.js(&format!("{sla}.textContent")).await;
+            assert!(
+                text.as_str().unwrap().starts_with("SLA on track: Response due in "),
+                "the state in words: {text}"
+            );
+            // It counts live, without any event.
+            let first = page.js(&format!("{sla}.querySelector('.sla-text').textContent")).await;
+            page.wait_for(
+                "the countdown to tick",
+                &format!("{sla}.dataset.shown !== 'running' || {sla}.querySelector('.sla-text').textContent !== {first}"),
+            )
+            .await;
+
+            // Amber once the server says at risk (sla_warning, at 5 s): the
+            // page does not guess the policy's threshold.
+            for p in [&page, &deaf] {
+                p.wait_for(
+                    "the countdown turning amber on sla_warning",
+                    &format!(
+                        "{sla}.dataset.shown === 'at_risk' && {sla}.dataset.state === 'at_risk' && {sla}.querySelector('.sla-word')?.textContent === 'At risk' && {sla}.querySelector('.sla-text').textContent.startsWith('Response due in ')"
+                    ),
+                )
+                .await;
+            }
+            assert_eq!(page.js(&format!("getComputedStyle({sla}).color")).await, "rgb(180, 83, 9)");
+            assert!(page.js(&format!("{sla}.title")).await.as_str().unwrap().starts_with("At risk: the first response is due"));
+
+            // Red at 10 s, overdue and counting.
+            for p in [&page, &deaf] {
+                p.wait_for(
+                    "the countdown turning red, overdue",
+                    &format!(
+                        "{sla}.dataset.shown === 'breached' && /^Response overdue by \\d+ s$/.test({sla}.querySelector('.sla-text').textContent)"
+                    ),
+                )
+                .await;
+            }
+            // The deaf page got there by its own clock, on time (not before
+            // due_at), while the server's state it holds is still at risk.
+            let early = deaf
+                .js(&format!("Date.now() - Date.parse({sla}.dataset.due)"))
+                .await
+                .as_i64()
+                .unwrap();
+            assert!(early >= 0, "red {early} ms before due_at");
+            assert_eq!(deaf.js(&format!("{sla}.dataset.state")).await, "at_risk");
+            // The normal page applies the server's sla_breached.
+            page.wait_for(
+                "the sla_breached event applied",
+                &format!("{sla}.dataset.state === 'breached' && {sla}.dataset.shown === 'breached'"),
+            )
+            .await;
+            deaf.wait_for("the deaf page to drop sla_breached", "window.__slaBreachedDropped >= 1")
+                .await;
+            assert_eq!(deaf.js(&format!("{sla}.dataset.state")).await, "at_risk");
+            assert_eq!(deaf.js(&format!("{sla}.dataset.shown")).await, "breached");
+            assert_eq!(
+                page.js(&format!("getComputedStyle({sla}).backgroundColor")).await,
+                "rgb(198, 40, 40)"
+            );
+            assert!(page.js(&format!("{sla}.textContent")).await.as_str().unwrap().starts_with("SLA breached: Response overdue by "));
+            // A ticket resolved in time says so, quietly.
+            let quick = submit(&app, "Please unlock my account, locked after the holiday").await;
+            let token = app.login_token("admin", &admin_password(&app)).await;
+            let resolved = app
+                .http()
+                .post(format!("{}/api/tickets/{quick}/resolve", app.base_url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resolved.status(), 200);
+            page.wait_for(
+                "the quiet word on the resolved ticket",
+                &format!("{}?.textContent === 'Resolved in time'", sla_of(&quick)),
+            )
+            .await;
+            page.save_full_screenshot(DESKTOP, "desktop-sla-overdue").await;
+            page.emulate(PHONE).await;
+            assert_eq!(page.js(no_scroll).await, true, "horizontal scroll at 375px");
+            page.save_full_screenshot(PHONE, "phone-sla-overdue").await;
+            page.emulate(DESKTOP).await;
+
+            // Pending pauses the clocks: grey, "paused". First a ticket still
+            // within its target.
+            let calm = submit(&app, "New starter needs a VPN profile by Monday").await;
+            let calm_sla = sla_of(&calm);
+            page.wait_for(
+                "the new ticket's countdown",
+                &format!("{calm_sla}?.dataset.live === 'true'"),
+            )
+            .await;
+            set_pending(&app, &token, &calm).await;
+            let paused = |sla: &str| {
+                format!(
+                    "{sla}.dataset.shown === 'paused' && {sla}.dataset.state === 'paused' && {sla}.querySelector('.sla-text').textContent === 'SLA paused' && {sla}.textContent === 'SLA paused'"
+                )
+            };
+            for p in [&page, &deaf] {
+                p.wait_for("the countdown paused", &paused(&calm_sla)).await;
+            }
+            assert_eq!(
+                page.js(&format!("getComputedStyle({calm_sla}).color")).await,
+                "rgb(90, 101, 115)"
+            );
+            // Then the overdue one: the page shows what the server says of it.
+            set_pending(&app, &token, &id).await;
+            let server: Value = app
+                .http()
+                .get(format!("{}/api/tickets/{id}", app.base_url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let state = server["sla"]["first_response"]["state"].clone();
+            for p in [&page, &deaf] {
+                match state.as_str() {
+                    // The server today: a paused clock is `paused`, overdue or not.
+                    Some("paused") => p.wait_for("the overdue countdown paused", &paused(&sla)).await,
+                    // The README ("stays breached"): red, not counting.
+                    Some("breached") => {
+                        p.wait_for(
+                            "the overdue countdown, red and paused",
+                            &format!(
+                                "{sla}.dataset.shown === 'breached' && {sla}.querySelector('.sla-text').textContent === 'Response overdue · paused'"
+                            ),
+                        )
+                        .await
+                    }
+                    _ => panic!("the first response of an overdue ticket on pending: {server}"),
+                }
+            }
+            page.save_full_screenshot(DESKTOP, "desktop-sla-paused").await;
+            assert_no_console_errors(&page).await;
+            assert_no_console_errors(&deaf).await;
+        })
+        .await;
+}
