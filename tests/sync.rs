@@ -1970,3 +1970,74 @@ async fn socketio_official_client_resumes_through_auth() {
         node.close().await;
     }
 }
+
+#[tokio::test]
+async fn socketio_a_token_in_auth_makes_the_resume_staff_and_replays_internal_notes() {
+    let Some(script) = node_script() else { return };
+    let app = app_with(&[]).await;
+    let token = admin_token(&app).await;
+    let id = id_of(
+        &app.submit_http("Scanner in goods-in rejects every label")
+            .await,
+    );
+    let mut watcher = app.connect_ws().await;
+    let (_, state) = first_sync(&mut watcher).await;
+    let (epoch, v0) = position(&state);
+    let note = "internal: the vendor pushed a bad firmware";
+    let reply = "public: we are rolling the firmware back";
+    for (body, visibility) in [(note, "internal"), (reply, "public")] {
+        admin_call(
+            &app,
+            &token,
+            "POST",
+            &format!("/api/tickets/{id}/comments"),
+            Some(json!({"body": body, "visibility": visibility})),
+        )
+        .await;
+    }
+    // The anonymous watcher hears only the public reply.
+    let heard = changes(&mut watcher, 1).await;
+    assert_eq!(heard[0]["data"]["comment"]["body"], reply, "{heard:?}");
+    assert_eq!(v(&heard[0]), v0 + 2, "the note took version {}", v0 + 1);
+
+    // With the token in `auth`: authenticated first, then both comments.
+    let auth = json!({"epoch": epoch, "since": v0, "token": token});
+    let mut node = Node::start(&script, &app, Some(auth));
+    let (name, args) = node.event().await;
+    assert_eq!(name, "authenticated", "{args:?}");
+    assert_eq!(args[0]["user"], "root", "{args:?}");
+    let mut bodies = Vec::new();
+    for expected_v in [v0 + 1, v0 + 2] {
+        let (name, args) = node.event().await;
+        assert_eq!(name, "comment_added", "{args:?}");
+        assert_eq!(args[1], json!({"v": expected_v}));
+        bodies.push(args[0]["comment"]["body"].clone());
+    }
+    assert_eq!(bodies, [json!(note), json!(reply)]);
+    let (name, args) = node.event().await;
+    assert_eq!(name, "sync_state", "{args:?}");
+    assert_eq!(args[0]["recovered"], true, "{args:?}");
+    node.close().await;
+
+    // Without it, or with a bad one: the public reply alone (and a bad
+    // token is answered `unauthorized` first).
+    for auth in [
+        json!({"epoch": epoch, "since": v0}),
+        json!({"epoch": epoch, "since": v0, "token": "not-a-token"}),
+    ] {
+        let bad = auth.get("token").is_some();
+        let mut node = Node::start(&script, &app, Some(auth));
+        if bad {
+            let (name, args) = node.event().await;
+            assert_eq!(name, "error", "{args:?}");
+            assert_eq!(args[0]["code"], "unauthorized", "{args:?}");
+        }
+        let (name, args) = node.event().await;
+        assert_eq!(name, "comment_added", "{args:?}");
+        assert_eq!(args[0]["comment"]["body"], reply, "{args:?}");
+        let (name, args) = node.event().await;
+        assert_eq!(name, "sync_state", "{args:?}");
+        assert_eq!(args[0]["sent"], 1, "{args:?}");
+        node.close().await;
+    }
+}

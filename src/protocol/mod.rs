@@ -201,6 +201,11 @@ pub struct ProtocolError {
 }
 
 impl ProtocolError {
+    /// The `error` event's data, `{"code","message"}`.
+    pub fn data(&self) -> Value {
+        serde_json::json!({ "code": self.code.as_str(), "message": self.message })
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ProtocolError {
             code,
@@ -364,6 +369,16 @@ pub async fn dispatch(
         ClientEvent::Authenticate(token) => authenticate::run(auth, caller, token),
         ClientEvent::Comment(event) => comment::run(service, auth, caller, event).await,
     }
+}
+
+/// `authenticate` outside a client message (a Socket.IO CONNECT `auth`
+/// token): the same checks, the same reply.
+pub fn dispatch_authenticate(
+    auth: &Auth,
+    caller: &Caller,
+    token: String,
+) -> Result<Reply, ProtocolError> {
+    authenticate::run(auth, caller, token)
 }
 
 /// Checks a staff token: a command's own `token`, or the socket's

@@ -93,8 +93,17 @@ pub fn attach(app: Router, state: &AppState) -> Router {
         // Runs before socketioxide spawns the returned future, and before
         // the client's next packet is read: the handlers are in place
         // before any event can arrive.
-        let resume = Resume::from_auth(auth.ok().as_ref()).ok().flatten();
-        session::connected(socket, &for_sockets, resume);
+        let auth = auth.ok();
+        let resume = Resume::from_auth(auth.as_ref()).ok().flatten();
+        // A staff token in `auth` makes the socket staff from the start, so
+        // a resume replays internal notes too (it is in the CONNECT packet,
+        // never in a URL or a log line).
+        let token = auth
+            .as_ref()
+            .and_then(|a| a.get("token"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        session::connected(socket, &for_sockets, resume, token);
         async {}
     };
     io.ns("/", on_connect.with(check_resume));

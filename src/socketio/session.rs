@@ -53,7 +53,12 @@ const INVALID: &str = "invalid";
 
 /// Sets up a socket that just joined the default namespace. Synchronous:
 /// it runs before the client's next packet is read.
-pub(super) fn connected(socket: SocketRef, state: &AppState, resume: Option<Resume>) {
+pub(super) fn connected(
+    socket: SocketRef,
+    state: &AppState,
+    resume: Option<Resume>,
+    token: Option<String>,
+) {
     let client = super::client_ip(&socket.req_parts().extensions);
     let span = tracing::info_span!(parent: None, "socketio", sid = %socket.id, %client);
     let _entered = span.enter();
@@ -107,6 +112,21 @@ pub(super) fn connected(socket: SocketRef, state: &AppState, resume: Option<Resu
             async move { on_event(&session, socket, &name, data.ok(), ack).await }.instrument(span)
         }
     });
+    // A token in the CONNECT `auth` is an `authenticate` before anything
+    // else: answered `authenticated` (or `error` unauthorized, and the
+    // socket is anonymous), ahead of the catch-up.
+    if let Some(token) = token {
+        let reply = match protocol::dispatch_authenticate(&state.auth, &session.caller, token) {
+            Ok(reply) => reply.event().data(),
+            Err(e) => {
+                let _ = socket.emit("error", &e.data());
+                serde_json::Value::Null
+            }
+        };
+        if !reply.is_null() {
+            let _ = socket.emit("authenticated", &reply);
+        }
+    }
     // Subscribe before the first sync (or the replay), then skip what it
     // holds: nothing is missed and nothing is seen twice.
     let events = state.service.subscribe();
