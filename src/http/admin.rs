@@ -77,29 +77,48 @@ async fn reopen(
     staff: Option<StaffSession>,
     Path(id): Path<String>,
     uri: axum::http::Uri,
-) -> Done {
-    let id = parse_id(&id)?;
-    match (staff, follow_param(&uri)?) {
-        (Some(staff), _) => run(&state, &staff, AdminAction::Reopen(id), client).await,
-        (None, Some(token)) => {
-            state.limits.check(Scope::Submit, client)?;
-            let ticket = state
-                .service
-                .reopen_as_requester(id, &token, Some(client))
-                .await?;
-            Ok(Json(json!({
-                "message": format!("ticket {id}: reopen done"),
-                "action": "reopen",
-                "ticket": ticket,
-                "count": null,
-            })))
-        }
-        (None, None) => Err(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "reopen needs a staff session (Authorization: Bearer) or the ticket's ?follow= token",
-        )),
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let follow = match follow_param(&uri) {
+        Ok(follow) => follow,
+        Err(e) => return e.into_response(),
+    };
+    match (staff, follow) {
+        (Some(staff), _) => run(&state, &staff, AdminAction::Reopen(id), client)
+            .await
+            .into_response(),
+        (None, Some(token)) => reopen_as_requester(&state, client, id, &token)
+            .await
+            .into_response(),
+        (None, None) => super::auth::Unauthorized::new(
+            "reopen needs a staff session (Authorization: Bearer <token from /api/auth/login>) or the ticket's ?follow= token",
+        )
+        .into_response(),
     }
+}
+
+/// The requester's reopen, with the ticket's follow token.
+async fn reopen_as_requester(
+    state: &AppState,
+    client: std::net::IpAddr,
+    id: crate::tickets::TicketId,
+    token: &str,
+) -> Done {
+    state.limits.check(Scope::Submit, client)?;
+    let ticket = state
+        .service
+        .reopen_as_requester(id, token, Some(client))
+        .await?;
+    Ok(Json(json!({
+        "message": format!("ticket {id}: reopen done"),
+        "action": "reopen",
+        "ticket": ticket,
+        "count": null,
+    })))
 }
 
 async fn priority(

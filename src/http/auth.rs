@@ -31,6 +31,12 @@ pub struct StaffSession(pub StaffIdentity);
 /// 401 with `WWW-Authenticate: Bearer` and the JSON error.
 pub struct Unauthorized(String);
 
+impl Unauthorized {
+    pub fn new(message: impl Into<String>) -> Unauthorized {
+        Unauthorized(message.into())
+    }
+}
+
 impl IntoResponse for Unauthorized {
     fn into_response(self) -> Response {
         let mut response = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, self.0)
