@@ -44,12 +44,37 @@ async fn run(
         .admin(&admin.0.staff(), action, Some(client))
         .await?;
     state.metrics.admin_action(done.action);
-    Ok(Json(json!({
-        "message": done.message,
-        "action": done.action,
-        "ticket": done.ticket,
-        "count": done.count,
-    })))
+    Ok(answer(
+        &done.message,
+        done.action,
+        done.ticket.as_deref(),
+        done.count,
+    ))
+}
+
+/// `{"message","action","ticket","count"}`, the ticket serialized in place
+/// (its floats exactly as broadcast).
+fn answer(
+    message: &str,
+    action: &str,
+    ticket: Option<&crate::tickets::Ticket>,
+    count: Option<usize>,
+) -> Json<serde_json::Value> {
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        message: &'a str,
+        action: &'a str,
+        ticket: Option<&'a crate::tickets::Ticket>,
+        count: Option<usize>,
+    }
+    let text = serde_json::to_string(&Answer {
+        message,
+        action,
+        ticket,
+        count,
+    })
+    .unwrap_or_default();
+    Json(serde_json::from_str(&text).unwrap_or_default())
 }
 
 async fn remove(
@@ -113,12 +138,12 @@ async fn reopen_as_requester(
         .service
         .reopen_as_requester(id, token, Some(client))
         .await?;
-    Ok(Json(json!({
-        "message": format!("ticket {id}: reopen done"),
-        "action": "reopen",
-        "ticket": ticket,
-        "count": null,
-    })))
+    Ok(answer(
+        &format!("ticket {id}: reopen done"),
+        "reopen",
+        Some(&ticket),
+        None,
+    ))
 }
 
 async fn priority(

@@ -8,8 +8,9 @@
 //! kept), and a policy reload applies to every open ticket at once.
 //!
 //! States ([`ClockState`]), from [`Clock::view`]:
-//! - `met`: stopped having used at most its target (`due_at` is `None`);
-//! - `breached`: stopped late, or running with the target used up;
+//! - `met`: stopped before its target was used up (`due_at` is `None`);
+//! - `breached`: stopped late (at or after the due instant), or running or
+//!   paused with the target used up;
 //! - `paused`: neither running nor stopped, within its target (`due_at` is
 //!   `None`; a clock paused after its target passed stays `breached`);
 //! - `at_risk`: running, with [`Risk`] reached (a share of the target used,
@@ -23,9 +24,10 @@
 //! - running, target not used up when the segment began: `due_at` is exact,
 //!   `add_business_seconds(running_since, target - used_secs)`, also after
 //!   it has passed (then it is the past instant it fell due);
-//! - running, target already used up when the segment began (resumed after
-//!   a pause taken while overdue, reopened after a late stop, or a priority
-//!   change to a smaller target): `due_at = running_since`, "overdue at
+//! - running, target already used up when the segment began: after a late
+//!   stop and a reopen, the instant it fell due (kept in `breached_at`);
+//!   otherwise (resumed after a pause taken while overdue, or a priority
+//!   change to a smaller target) `due_at = running_since`, "overdue at
 //!   least since then";
 //! - stopped late: `stop` records the instant in [`Clock::breached_at`]
 //!   (exact under the same rule, the start of the last segment otherwise,
@@ -168,24 +170,31 @@ impl Clock {
         self.used_secs = self.used_at(cal, now);
         self.running_since = None;
         self.stopped_at = Some(now);
-        if self.used_secs > target {
+        // Late once the whole target is used, as the running view says
+        // `breached` from that instant (and the breach was announced).
+        if self.used_secs >= target {
             self.ever_breached = true;
-            self.breached_at = Some(match since {
-                Some(since) => due_from(cal, since, used_before, target),
-                None => now,
+            let known = self.breached_at.filter(|_| used_before >= target);
+            self.breached_at = Some(match (known, since) {
+                (Some(known), _) => known,
+                (None, Some(since)) => due_from(cal, since, used_before, target),
+                (None, None) => now,
             });
+        } else {
+            self.breached_at = None;
         }
     }
 
     /// A stopped clock runs again from `now`, from the time already used
-    /// (a reopened ticket). `ever_breached` is kept; the announcement flags
-    /// are cleared, so a reopened ticket that still has time is not overdue
-    /// and can be warned again, and one already past its target is announced
-    /// once more. No effect unless stopped.
+    /// (a reopened ticket). `ever_breached` is kept, and so is the instant
+    /// it fell due (`breached_at`: a reopened overdue ticket shows when it
+    /// fell due, not when it was reopened); the announcement flags are
+    /// cleared, so a reopened ticket that still has time can be warned
+    /// again, and one already past its target is announced once more (it is
+    /// news to whoever works it now). No effect unless stopped.
     pub fn reopen(&mut self, now: DateTime<Utc>) {
         if self.stopped_at.is_some() {
             self.stopped_at = None;
-            self.breached_at = None;
             self.running_since = Some(now);
             self.warned = false;
             self.breach_announced = false;
@@ -198,7 +207,7 @@ impl Clock {
         if let Some(stopped) = self.stopped_at {
             // Decided against the target passed in, so a target changed
             // after the stop is still judged consistently.
-            return if self.used_secs <= target {
+            return if self.used_secs < target {
                 ClockView {
                     due_at: None,
                     state: ClockState::Met,
@@ -233,8 +242,14 @@ impl Clock {
         } else {
             ClockState::Running
         };
+        // A segment that began overdue shows when the target fell due, if
+        // that is known (a reopened ticket), else the segment's start.
+        let due_at = match self.breached_at {
+            Some(at) if self.used_secs >= target => at,
+            _ => due_from(cal, since, self.used_secs, target),
+        };
         ClockView {
-            due_at: Some(due_from(cal, since, self.used_secs, target)),
+            due_at: Some(due_at),
             state,
             completed_at: None,
         }
@@ -297,6 +312,8 @@ impl Clock {
     pub fn target_changed(&mut self) {
         self.warned = false;
         self.breach_announced = false;
+        // When it fell due is a fact about the old target.
+        self.breached_at = None;
     }
 }
 
@@ -534,13 +551,21 @@ resolution_minutes = 480
         let cal = Calendar::always();
         let start = utc("2026-06-15T09:00:00Z");
         let mut on_time = Clock::started(start);
-        on_time.stop(&cal, H, start + TimeDelta::minutes(60));
+        on_time.stop(&cal, H, start + TimeDelta::seconds(3599));
         assert_eq!(
             on_time.view(&cal, H, RISK, start + TimeDelta::days(2)),
             ClockView {
-                completed_at: Some(start + TimeDelta::minutes(60)),
+                completed_at: Some(start + TimeDelta::seconds(3599)),
                 ..view(ClockState::Met, None)
             }
+        );
+        // At the due instant itself it is late: the running clock turned
+        // `breached` (and was announced) at that instant.
+        let mut at_due = Clock::started(start);
+        at_due.stop(&cal, H, start + TimeDelta::minutes(60));
+        assert_eq!(
+            at_due.view(&cal, H, RISK, start + TimeDelta::days(2)).state,
+            ClockState::Breached
         );
         assert!(!on_time.ever_breached);
         assert_eq!(on_time.next_change(&cal, H, RISK, start), None);
@@ -597,7 +622,7 @@ resolution_minutes = 480
             }
         );
         // Reopened at 14:00 BST with the same target: overdue at once, due
-        // shown as the reopening instant, and announced afresh.
+        // shown as when it fell due, and announced afresh.
         let reopened = utc("2026-06-15T13:00:00Z");
         clock.reopen(reopened);
         assert!(clock.ever_breached);
@@ -606,7 +631,7 @@ resolution_minutes = 480
         let shown = clock.view(&cal, 2 * H, RISK, reopened);
         assert_eq!(
             shown,
-            view(ClockState::Breached, Some("2026-06-15T13:00:00Z"))
+            view(ClockState::Breached, Some("2026-06-15T10:00:00Z"))
         );
         assert_eq!(
             clock.pending_announcement(&shown),
