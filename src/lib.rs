@@ -12,13 +12,16 @@
 //!
 //! - [`config`]: the command line and environment (clap).
 //! - [`tickets`]: domain types: `Ticket`, parsed fields, commands, the lifecycle (statuses,
-//!   roles, allowed transitions; `tickets::lifecycle`), listing filters, page cursors and the
-//!   first-sync window (`tickets::query`).
+//!   roles, allowed transitions; `tickets::lifecycle`), the conversation and follow tokens'
+//!   hash (`tickets::conversation`), what the lifecycle does to the SLA clocks
+//!   (`tickets::service_level`), listing filters, page cursors and the first-sync window
+//!   (`tickets::query`), the CSV columns and their neutralising (`tickets::export`).
 //! - [`triage`]: the analyzer: text in, impact/urgency/priority/category/explanation out. Pure.
 //! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
 //! - [`events`]: outgoing events, encoded once (change events with their version), and the broadcast bus.
 //! - [`stream`]: the versioned stream clients follow: resume requests, the replay ring.
-//! - [`service`]: the one application API every transport calls.
+//! - [`service`]: the one application API every transport calls (with the conversation,
+//!   the SLA timer and the CSV export walk in its own files).
 //! - [`sla`]: SLA deadlines: business calendars (zones, DST, holidays), targets per level, ticket clocks. Pure.
 //! - [`auth`]: argon2id credentials with staff roles, and JWT sessions.
 //! - [`audit`]: the audit trail of staff actions, logins and refusals (JSON Lines, synced).

@@ -11,6 +11,7 @@ mod admin;
 mod assets;
 pub mod auth;
 mod conversation;
+mod export;
 mod health;
 pub mod layers;
 mod observe;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(health::routes())
         .merge(tickets::routes())
+        .merge(export::routes())
         .merge(conversation::routes())
         .merge(admin::routes())
         .merge(auth::routes())

@@ -7,6 +7,7 @@
 //! same methods and receive the same broadcasts.
 
 mod conversation;
+mod export;
 mod sla_timer;
 
 pub use conversation::{CommentDone, CommentRequest, Participant};

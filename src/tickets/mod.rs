@@ -6,6 +6,7 @@
 //! within its limits. Nothing in this module does I/O or knows a transport.
 
 pub mod conversation;
+pub mod export;
 mod fields;
 pub mod lifecycle;
 pub mod query;
