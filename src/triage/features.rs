@@ -18,9 +18,11 @@
 //! The same code extracts features for training and for analysis, so the
 //! two cannot disagree.
 
+use std::hash::Hasher;
+
 use super::lexicon::{Lexicon, class};
-use super::name_hash;
 use super::text;
+use super::{NameHash, NameStream, name_hash};
 
 /// Which field a feature's span is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,10 @@ enum Group {
     Piece,
     System,
     Flag,
+}
+
+impl Group {
+    const COUNT: usize = 5;
 }
 
 /// One feature of one ticket.
@@ -77,22 +83,113 @@ struct Token {
     clause: u16,
     num: u32,
     class: u32,
+    /// Some lexicon phrase starts with this word.
+    starts_phrase: bool,
+    /// The word written into a fresh [`NameHash`] (phrase matching goes on
+    /// from there).
+    state: NameHash,
+}
+
+/// The feature name being written: hashed as it is written (the same hash
+/// as the whole name's), its text kept only when the names are.
+#[derive(Debug, Default)]
+struct Name {
+    hash: NameStream,
+    text: String,
+    keep_text: bool,
+}
+
+impl Name {
+    #[inline]
+    fn start(&mut self, prefix: &str) {
+        self.hash = NameStream::new();
+        self.hash.write(prefix.as_bytes());
+        if self.keep_text {
+            self.text.clear();
+            self.text.push_str(prefix);
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, part: &str) {
+        self.hash.write(part.as_bytes());
+        if self.keep_text {
+            self.text.push_str(part);
+        }
+    }
+
+    #[inline]
+    fn add_char(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.add(c.encode_utf8(&mut utf8));
+    }
+}
+
+/// The hash of `c:` followed by four ASCII bytes: the name is six bytes,
+/// so [`NameHash`] folds in one zero-padded word and then the length.
+#[inline]
+fn piece_hash(piece: [u8; 4]) -> u64 {
+    let mut hash = NameHash::new();
+    hash.add(u64::from(b'c') | u64::from(b':') << 8 | u64::from(u32::from_le_bytes(piece)) << 16);
+    hash.add(6);
+    hash.finish()
+}
+
+/// The hashes already seen in one extraction: open addressing over a table
+/// that is reused, with a round number instead of clearing it.
+#[derive(Debug, Default)]
+struct Seen {
+    slots: Vec<(u64, u32)>,
+    round: u32,
+}
+
+impl Seen {
+    /// Forgets everything; room for `n` hashes.
+    fn reset(&mut self, n: usize) {
+        let want = (2 * n).next_power_of_two().max(64);
+        if self.slots.len() < want || self.round == u32::MAX {
+            let len = want.max(self.slots.len());
+            self.slots.clear();
+            self.slots.resize(len, (0, 0));
+            self.round = 0;
+        }
+        self.round += 1;
+    }
+
+    /// Whether `hash` is new (then it is remembered). New or repeated is
+    /// not predictable, so the usual case (the first slot is free or holds
+    /// `hash`) is decided without a branch.
+    #[inline]
+    fn insert(&mut self, hash: u64) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            let free = slot.1 != self.round;
+            if free || slot.0 == hash {
+                self.slots[i] = if free { (hash, self.round) } else { slot };
+                return free;
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 /// Reusable buffers for one thread's extractions. `names`, when on, keeps
 /// each feature's name beside it (training and the model file need them;
-/// analysis does not).
+/// analysis does not, and builds no names: each is hashed as it is
+/// written).
 #[derive(Debug, Default)]
 pub struct Features {
     pub list: Vec<Feature>,
     pub names: Option<Vec<String>>,
     tokens: Vec<Token>,
     words: String,
-    name: String,
+    name: Name,
     /// Scratch for word pieces and for dropping repeated features.
     chars: Vec<char>,
-    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<super::IdHasher>>,
-    keep: Vec<bool>,
+    bytes: Vec<u8>,
+    seen: Seen,
     found: Vec<(usize, usize, u16)>,
 }
 
@@ -125,9 +222,17 @@ impl Features {
     }
 
     /// Adds the feature named by `self.name`.
+    #[inline]
     fn push(&mut self, group: Group, field: Field, start: u32, end: u32) {
+        self.push_hash(self.name.hash.finish(), group, field, start, end);
+    }
+
+    /// Adds a feature by its name's hash (`self.name.text` is its name
+    /// when the names are kept).
+    #[inline]
+    fn push_hash(&mut self, hash: u64, group: Group, field: Field, start: u32, end: u32) {
         self.list.push(Feature {
-            hash: name_hash(self.name.as_bytes()),
+            hash,
             value: 1.0,
             field,
             start,
@@ -135,7 +240,8 @@ impl Features {
             group,
         });
         if let Some(names) = &mut self.names {
-            names.push(self.name.clone());
+            debug_assert_eq!(hash, name_hash(self.name.text.as_bytes()));
+            names.push(self.name.text.clone());
         }
     }
 
@@ -146,10 +252,13 @@ impl Features {
         text::tokenize_with(text, |word, start, end, flags, _, clause, num| {
             let from = words.len() as u32;
             words.push_str(word);
+            let mut state = NameHash::new();
+            state.write(word.as_bytes());
+            let info = lexicon.word_info(state.finish());
             let num = if flags & text::F_NUMBER != 0 {
                 num
             } else {
-                lexicon.number(word).unwrap_or(0)
+                info.number.unwrap_or(0)
             };
             tokens.push(Token {
                 word: (from, words.len() as u32),
@@ -158,7 +267,9 @@ impl Features {
                 flags,
                 clause,
                 num,
-                class: lexicon.class_of(word),
+                class: info.class,
+                starts_phrase: info.starts_phrase,
+                state,
             });
         });
     }
@@ -169,12 +280,12 @@ impl Features {
         if let Some(names) = &mut self.names {
             names.clear();
         }
+        self.name.keep_text = self.names.is_some();
         self.tokenize(lexicon, system);
         for i in 0..self.tokens.len() {
             let t = self.tokens[i];
-            self.name.clear();
-            self.name.push_str("s:");
-            self.name.push_str(word_of(&self.words, &t));
+            self.name.start("s:");
+            self.name.add(word_of(&self.words, &t));
             self.push(Group::System, Field::System, t.start, t.end);
         }
         self.cues(lexicon, "ks:", Field::System);
@@ -191,26 +302,45 @@ impl Features {
             let t = self.tokens[i];
             let (w0, w1) = (t.word.0 as usize, t.word.1 as usize);
             let number = t.flags & text::F_NUMBER != 0;
-            self.name.clear();
             if number {
-                self.name.push_str("w:#");
+                self.name.start("w:#");
             } else {
-                self.name.push_str("w:");
-                self.name.push_str(&self.words[w0..w1]);
+                self.name.start("w:");
+                self.name.add(&self.words[w0..w1]);
             }
             self.push(Group::Word, field, t.start, t.end);
             if let Some(next) = self.tokens.get(i + 1).copied()
                 && next.clause == t.clause
             {
-                self.name.clear();
-                self.name.push_str("b:");
-                self.name.push_str(&self.words[w0..w1]);
-                self.name.push(' ');
+                self.name.start("b:");
+                self.name.add(&self.words[w0..w1]);
+                self.name.add(" ");
                 self.name
-                    .push_str(&self.words[next.word.0 as usize..next.word.1 as usize]);
+                    .add(&self.words[next.word.0 as usize..next.word.1 as usize]);
                 self.push(Group::Pair, field, t.start, next.end);
             }
             if number {
+                continue;
+            }
+            if self.words[w0..w1].is_ascii() {
+                // Pieces of an ASCII word are four bytes: hashed directly.
+                self.bytes.clear();
+                self.bytes.push(b'^');
+                self.bytes.extend_from_slice(&self.words.as_bytes()[w0..w1]);
+                self.bytes.push(b'$');
+                if self.bytes.len() < 5 {
+                    continue;
+                }
+                for start in 0..self.bytes.len() - 3 {
+                    let piece: [u8; 4] =
+                        self.bytes[start..start + 4].try_into().expect("four bytes");
+                    if self.name.keep_text {
+                        self.name.text.clear();
+                        self.name.text.push_str("c:");
+                        self.name.text.extend(piece.map(char::from));
+                    }
+                    self.push_hash(piece_hash(piece), Group::Piece, field, t.start, t.end);
+                }
                 continue;
             }
             self.chars.clear();
@@ -221,10 +351,9 @@ impl Features {
                 continue;
             }
             for start in 0..self.chars.len() - 3 {
-                self.name.clear();
-                self.name.push_str("c:");
+                self.name.start("c:");
                 for k in start..start + 4 {
-                    self.name.push(self.chars[k]);
+                    self.name.add_char(self.chars[k]);
                 }
                 self.push(Group::Piece, field, t.start, t.end);
             }
@@ -237,8 +366,12 @@ impl Features {
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         for i in 0..self.tokens.len() {
-            let words = self.tokens[i..].iter().map(|t| self.word(t));
-            lexicon.phrases_at(words, |length, cues| {
+            let first = &self.tokens[i];
+            if !first.starts_phrase {
+                continue;
+            }
+            let rest = self.tokens[i + 1..].iter().map(|t| self.word(t));
+            lexicon.phrases_after(first.state, rest, |length, cues| {
                 found.extend(cues.iter().map(|&cue| (i, length, cue)));
             });
         }
@@ -248,12 +381,11 @@ impl Features {
             let negated = self.tokens[i.saturating_sub(3)..i]
                 .iter()
                 .any(|t| t.clause == first.clause && t.class & class::NEG != 0);
-            self.name.clear();
-            self.name.push_str(prefix);
+            self.name.start(prefix);
             if negated {
-                self.name.push_str("neg:");
+                self.name.add("neg:");
             }
-            self.name.push_str(lexicon.cue_name(cue));
+            self.name.add(lexicon.cue_name(cue));
             self.push(Group::Flag, field, first.start, last.end);
         }
         self.found = found;
@@ -272,8 +404,7 @@ impl Features {
                 speakers.1 = Some(t);
             }
             if t.class & class::PQUANT != 0 {
-                self.name.clear();
-                self.name.push_str("q:everyone-or-nobody");
+                self.name.start("q:everyone-or-nobody");
                 self.push(Group::Flag, field, t.start, t.end);
             }
             let quantifier = t.class & class::QUANT != 0;
@@ -288,26 +419,23 @@ impl Features {
                 .find(|n| n.class & class::SCOPE != 0)
                 .copied();
             if let Some(noun) = noun {
-                self.name.clear();
-                self.name.push_str("q:");
-                self.name.push_str(if quantifier {
+                self.name.start("q:");
+                self.name.add(if quantifier {
                     "all"
                 } else {
                     count_bucket(t.num)
                 });
-                self.name.push(':');
-                self.name.push_str(class::scope_name(noun.class));
+                self.name.add(":");
+                self.name.add(class::scope_name(noun.class));
                 self.push(Group::Flag, field, t.start, noun.end);
             }
         }
         if let Some(t) = speakers.0 {
-            self.name.clear();
-            self.name.push_str("q:i");
+            self.name.start("q:i");
             self.push(Group::Flag, field, t.start, t.end);
         }
         if let Some(t) = speakers.1 {
-            self.name.clear();
-            self.name.push_str("q:we");
+            self.name.start("q:we");
             self.push(Group::Flag, field, t.start, t.end);
         }
     }
@@ -354,8 +482,7 @@ impl Features {
         ];
         for (name, on) in flags {
             if on {
-                self.name.clear();
-                self.name.push_str(name);
+                self.name.start(name);
                 self.push(Group::Flag, Field::Whole, 0, 0);
             }
         }
@@ -364,31 +491,29 @@ impl Features {
     /// Keeps the first of each repeated feature, and scales each n-gram
     /// group to unit length so a long ticket does not outweigh a short one.
     fn finish(&mut self) {
-        self.seen.clear();
-        self.keep.clear();
-        for feature in &self.list {
-            self.keep.push(self.seen.insert(feature.hash));
+        self.seen.reset(self.list.len());
+        let mut counts = [0usize; Group::COUNT];
+        let mut kept = 0;
+        for i in 0..self.list.len() {
+            let f = self.list[i];
+            let new = self.seen.insert(f.hash);
+            // Written either way (kept <= i); only a new one is kept.
+            self.list[kept] = f;
+            if new && let Some(names) = &mut self.names {
+                names.swap(kept, i);
+            }
+            counts[f.group as usize] += usize::from(new);
+            kept += usize::from(new);
         }
-        let keep = &self.keep;
-        let mut index = 0;
-        self.list.retain(|_| {
-            index += 1;
-            keep[index - 1]
-        });
+        self.list.truncate(kept);
         if let Some(names) = &mut self.names {
-            let mut index = 0;
-            names.retain(|_| {
-                index += 1;
-                keep[index - 1]
-            });
+            names.truncate(kept);
         }
-        for group in [Group::Word, Group::Pair, Group::Piece, Group::System] {
-            let n = self.list.iter().filter(|f| f.group == group).count();
-            if n > 0 {
-                let value = 1.0 / (n as f32).sqrt();
-                for f in self.list.iter_mut().filter(|f| f.group == group) {
-                    f.value = value;
-                }
+        let value = counts.map(|n| 1.0 / (n as f32).sqrt());
+        for f in &mut self.list {
+            // Every feature is pushed with 1; flags keep it.
+            if f.group != Group::Flag {
+                f.value = value[f.group as usize];
             }
         }
     }
@@ -466,6 +591,31 @@ mod tests {
         assert_eq!(words.len(), 1);
         assert!((words[0].value - 1.0).abs() < 1e-6);
         assert_eq!(words[0].hash, hash_name("w:down"));
+    }
+
+    #[test]
+    fn pieces_hash_as_their_names() {
+        for piece in [*b"^pri", *b"nter", *b"er$\0", *b"a b:"] {
+            let mut name = b"c:".to_vec();
+            name.extend_from_slice(&piece);
+            assert_eq!(piece_hash(piece), name_hash(&name));
+        }
+    }
+
+    #[test]
+    fn names_and_hashes_agree_for_any_text() {
+        let lexicon = Lexicon::parse(BUILTIN).unwrap();
+        let mut f = Features::named();
+        f.extract(
+            &lexicon,
+            "Straße İstanbul naïve café’s WiFi isn't working - 3 pm; nobody at HQ can log in!!",
+            "Ünïcode sérver",
+        );
+        let names = f.names.as_ref().unwrap();
+        assert_eq!(names.len(), f.list.len());
+        for (name, feature) in names.iter().zip(&f.list) {
+            assert_eq!(feature.hash, hash_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -77,6 +77,24 @@ pub struct Lexicon {
     classes: IdMap<u32>,
     /// Hash of a number word -> the count it stands for.
     numbers: IdMap<u32>,
+    /// `classes`, `numbers` and `prefixes` in one table, so the analyzer
+    /// looks each word up once.
+    words: IdMap<WordInfo>,
+    /// `prefixes` and `phrases` in one table: every prefix's hash -> the
+    /// range of its cues in `phrase_cues` (empty if it is no phrase).
+    steps: IdMap<(u32, u32)>,
+    phrase_cues: Vec<u16>,
+}
+
+/// What the lexicon knows of one word (by its hash).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WordInfo {
+    /// Class bits (0 if none).
+    pub class: u32,
+    /// The count a number word stands for.
+    pub number: Option<u32>,
+    /// Some phrase starts with this word.
+    pub starts_phrase: bool,
 }
 
 impl Lexicon {
@@ -139,7 +157,30 @@ impl Lexicon {
                 return Err(bad(format!("unknown kind {kind:?}")));
             }
         }
+        for (&hash, &class) in &lexicon.classes {
+            lexicon.words.entry(hash).or_default().class = class;
+        }
+        for (&hash, &number) in &lexicon.numbers {
+            lexicon.words.entry(hash).or_default().number = Some(number);
+        }
+        for &hash in lexicon.prefixes.keys() {
+            lexicon.words.entry(hash).or_default().starts_phrase = true;
+            let from = lexicon.phrase_cues.len() as u32;
+            if let Some(cues) = lexicon.phrases.get(&hash) {
+                lexicon.phrase_cues.extend_from_slice(cues);
+            }
+            let to = lexicon.phrase_cues.len() as u32;
+            lexicon.steps.insert(hash, (from, to));
+        }
         Ok(lexicon)
+    }
+
+    /// Everything known of the word whose [`name_hash`] is `hash`: what
+    /// [`Lexicon::class_of`] and [`Lexicon::number`] say, and whether
+    /// [`Lexicon::phrases_at`] can find anything starting with it.
+    #[inline]
+    pub fn word_info(&self, hash: u64) -> WordInfo {
+        self.words.get(&hash).copied().unwrap_or_default()
     }
 
     /// The class bits of a word (0 if none).
@@ -165,21 +206,36 @@ impl Lexicon {
     pub fn phrases_at<'a>(
         &self,
         mut words: impl Iterator<Item = &'a str>,
+        found: impl FnMut(usize, &[u16]),
+    ) {
+        let Some(first) = words.next() else { return };
+        let mut hash = NameHash::new();
+        hash.write(first.as_bytes());
+        self.phrases_after(hash, words, found);
+    }
+
+    /// [`Lexicon::phrases_at`] with the first word already hashed: `first`
+    /// is a [`NameHash`] that has been written the first word (and not
+    /// finished), `rest` the words after it.
+    #[inline]
+    pub fn phrases_after<'a>(
+        &self,
+        first: NameHash,
+        mut rest: impl Iterator<Item = &'a str>,
         mut found: impl FnMut(usize, &[u16]),
     ) {
-        let mut hash = NameHash::new();
+        let mut hash = first;
         for length in 1..=self.max_words {
-            let Some(word) = words.next() else { return };
             if length > 1 {
+                let Some(word) = rest.next() else { return };
                 hash.write(b" ");
+                hash.write(word.as_bytes());
             }
-            hash.write(word.as_bytes());
-            let key = hash.finish();
-            if !self.prefixes.contains_key(&key) {
+            let Some(&(from, to)) = self.steps.get(&hash.finish()) else {
                 return;
-            }
-            if let Some(cues) = self.phrases.get(&key) {
-                found(length, cues);
+            };
+            if from < to {
+                found(length, &self.phrase_cues[from as usize..to as usize]);
             }
         }
     }

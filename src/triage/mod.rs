@@ -229,7 +229,7 @@ pub struct ConfigError {
 /// across runs and builds (the model file keeps the names, not the hashes).
 /// Incremental writes hash the same as one write only when the pieces are
 /// the same, which is how both sides of every lookup use it.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct NameHash(u64);
 
 const NAME_HASH_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -267,9 +267,8 @@ impl Hasher for NameHash {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(last));
+            // The last chunk, zero-padded.
+            self.add(load_le(rest));
         }
         self.add(bytes.len() as u64);
     }
@@ -280,6 +279,83 @@ pub fn name_hash(bytes: &[u8]) -> u64 {
     let mut h = NameHash::new();
     h.write(bytes);
     h.finish()
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded (what
+/// [`NameHash::write`] does with a short last chunk), without a copy loop.
+#[inline]
+fn load_le(b: &[u8]) -> u64 {
+    let n = b.len();
+    debug_assert!(n <= 8);
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]) as u64;
+        // The two reads overlap when n < 8; the shared bytes are equal.
+        lo | hi << (8 * (n - 4))
+    } else if n > 0 {
+        (b[0] as u64) | (b[n / 2] as u64) << (8 * (n / 2)) | (b[n - 1] as u64) << (8 * (n - 1))
+    } else {
+        0
+    }
+}
+
+/// [`name_hash`] of a name written in pieces: the same value as hashing the
+/// pieces joined, without joining them (feature names are hashed this way,
+/// so analysis builds no strings).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NameStream {
+    hash: NameHash,
+    /// Bytes not yet folded in, little-endian, `filled` of them.
+    pending: u64,
+    filled: usize,
+    len: u64,
+}
+
+impl NameStream {
+    pub fn new() -> NameStream {
+        NameStream::default()
+    }
+
+    /// Appends `bytes`.
+    #[inline]
+    pub fn write(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let take = bytes.len().min(8 - self.filled);
+            self.pending |= load_le(&bytes[..take]) << (8 * self.filled);
+            self.filled += take;
+            bytes = &bytes[take..];
+            if self.filled == 8 {
+                self.hash.add(self.pending);
+                self.pending = 0;
+                self.filled = 0;
+            }
+        }
+    }
+
+    /// Appends one byte.
+    #[inline]
+    pub fn write_byte(&mut self, byte: u8) {
+        self.len += 1;
+        self.pending |= (byte as u64) << (8 * self.filled);
+        self.filled += 1;
+        if self.filled == 8 {
+            self.hash.add(self.pending);
+            self.pending = 0;
+            self.filled = 0;
+        }
+    }
+
+    /// The hash of everything written: `name_hash` of the concatenation.
+    #[inline]
+    pub fn finish(&self) -> u64 {
+        let mut hash = self.hash;
+        if self.filled > 0 {
+            hash.add(self.pending);
+        }
+        hash.add(self.len);
+        hash.finish()
+    }
 }
 
 /// Keys that are already hashes need no second hashing.
@@ -443,6 +519,24 @@ mod tests {
         ] {
             assert_ne!(name_hash(a.as_bytes()), name_hash(b.as_bytes()), "{a} {b}");
         }
+    }
+
+    #[test]
+    fn a_name_hashed_in_pieces_hashes_as_one() {
+        let text = "b:printer are down 0123456789abcdefghij \u{e9}\u{2019}x";
+        let bytes = text.as_bytes();
+        for cut1 in 0..=bytes.len() {
+            for cut2 in cut1..=bytes.len() {
+                let mut s = NameStream::new();
+                s.write(&bytes[..cut1]);
+                for &b in &bytes[cut1..cut2] {
+                    s.write_byte(b);
+                }
+                s.write(&bytes[cut2..]);
+                assert_eq!(s.finish(), name_hash(bytes), "{cut1} {cut2}");
+            }
+        }
+        assert_eq!(NameStream::new().finish(), name_hash(b""), "the empty name");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! w:printer<TAB><16 numbers>
 //! ```
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use super::features::{Feature, Field};
@@ -64,6 +65,9 @@ pub struct Model {
     /// `names.len() * OUTPUTS` weights.
     pub weights: Vec<f32>,
     index: IdMap<u32>,
+    /// Per row, the mean of its category weights (the explanation compares
+    /// the chosen category's weight with it).
+    category_mean: Vec<f32>,
 }
 
 /// What the model makes of one ticket.
@@ -120,6 +124,7 @@ impl Model {
             names,
             weights,
             index: IdMap::default(),
+            category_mean: Vec::new(),
         };
         model.reindex();
         model
@@ -132,28 +137,38 @@ impl Model {
             .enumerate()
             .map(|(i, name)| (super::features::hash_name(name), i as u32))
             .collect();
+        self.category_mean = self
+            .weights
+            .chunks_exact(OUTPUTS)
+            .map(|w| w[CATEGORY..].iter().sum::<f32>() / 10.0)
+            .collect();
     }
 
     /// The weights of a feature, if the model has it.
     pub fn row(&self, hash: u64) -> Option<&[f32]> {
         let i = *self.index.get(&hash)? as usize;
-        Some(&self.weights[i * OUTPUTS..(i + 1) * OUTPUTS])
+        Some(self.row_at(i as u32))
+    }
+
+    #[inline]
+    fn row_at(&self, i: u32) -> &[f32] {
+        let i = i as usize;
+        &self.weights[i * OUTPUTS..(i + 1) * OUTPUTS]
     }
 
     /// Raw scores of every output.
     pub fn logits(&self, features: &[Feature]) -> [f32; OUTPUTS] {
-        let rows: Vec<Option<&[f32]>> = features.iter().map(|f| self.row(f.hash)).collect();
-        self.logits_of(features, &rows)
+        with_rows(self, features, |rows| self.logits_of(features, rows))
     }
 
-    /// Raw scores from features whose rows were already looked up.
-    fn logits_of(&self, features: &[Feature], rows: &[Option<&[f32]>]) -> [f32; OUTPUTS] {
+    /// Raw scores from the features the model has (`rows`: see
+    /// [`with_rows`]), in the features' order.
+    fn logits_of(&self, features: &[Feature], rows: &[(u32, u32)]) -> [f32; OUTPUTS] {
         let mut logits = self.bias;
-        for (f, row) in features.iter().zip(rows) {
-            if let Some(row) = row {
-                for (l, w) in logits.iter_mut().zip(row.iter()) {
-                    *l += f.value * w;
-                }
+        for &(i, row) in rows {
+            let f = &features[i as usize];
+            for (l, w) in logits.iter_mut().zip(self.row_at(row)) {
+                *l += f.value * w;
             }
         }
         logits
@@ -220,8 +235,19 @@ impl Model {
     /// Analyzes extracted features; `description` and `system` are the
     /// texts the features' spans point into.
     pub fn verdict(&self, features: &[Feature], description: &str, system: &str) -> Verdict {
-        let rows: Vec<Option<&[f32]>> = features.iter().map(|f| self.row(f.hash)).collect();
-        let logits = self.logits_of(features, &rows);
+        with_rows(self, features, |rows| {
+            self.verdict_of(features, rows, description, system)
+        })
+    }
+
+    fn verdict_of(
+        &self,
+        features: &[Feature],
+        rows: &[(u32, u32)],
+        description: &str,
+        system: &str,
+    ) -> Verdict {
+        let logits = self.logits_of(features, rows);
         let p = self.probabilities(&logits);
         let (impact, urgency, priority, by_priority, needs_review) = self.decide(&p);
         let category = Category::ALL[argmax(&p[CATEGORY..])];
@@ -234,40 +260,78 @@ impl Model {
                 Field::Whole => return String::new(),
             };
             let words = text.get(f.start as usize..f.end as usize).unwrap_or("");
-            format!("\"{words}\"{field}")
+            // "\"{words}\"{field}"
+            let mut quoted = String::with_capacity(words.len() + field.len() + 2);
+            quoted.push('"');
+            quoted.push_str(words);
+            quoted.push('"');
+            quoted.push_str(field);
+            quoted
         };
-        // Impact and urgency: the features that pushed toward the most
-        // severe level against the least, up or down.
-        for (head, kind, up, down) in [
-            (IMPACT, "impact", "widespread", "one person"),
-            (URGENCY, "urgency", "work stopped now", "can wait"),
+        // The features that pushed hardest: toward the most severe level
+        // against the least (impact, urgency), up or down, and toward the
+        // chosen category against the mean of the categories.
+        let chosen = CATEGORY + category as usize;
+        let mut tops = (Top::<16>::new(), Top::<16>::new(), Top::<8>::new());
+        for &(i, row) in rows {
+            let f = &features[i as usize];
+            let w = self.row_at(row);
+            tops.0.offer(i, f.value * (w[IMPACT] - w[IMPACT + 2]));
+            tops.1.offer(i, f.value * (w[URGENCY] - w[URGENCY + 2]));
+            tops.2
+                .offer(i, f.value * (w[chosen] - self.category_mean[row as usize]));
+        }
+        for (top, kind, up, down) in [
+            (
+                tops.0.choose(features, 4),
+                "impact",
+                "widespread",
+                "one person",
+            ),
+            (
+                tops.1.choose(features, 4),
+                "urgency",
+                "work stopped now",
+                "can wait",
+            ),
         ] {
-            let push = |f: &Feature, w: &[f32]| f.value * (w[head] - w[head + 2]);
-            for (f, amount) in strongest(features, &rows, push, 4) {
-                let toward = if amount > 0.0 { up } else { down };
+            for (f, amount) in top {
+                let (way, toward) = if amount > 0.0 {
+                    ("up", up)
+                } else {
+                    ("down", down)
+                };
+                // "{kind} {way} toward {toward} ({amount:+.2})"
+                let mut effect = String::with_capacity(48);
+                for part in [kind, " ", way, " toward ", toward, " ("] {
+                    effect.push_str(part);
+                }
+                push_fixed2(&mut effect, amount, true);
+                effect.push(')');
                 signals.push(Signal {
                     text: describe(f, &quote, self),
                     kind: kind.to_string(),
-                    effect: format!(
-                        "{kind} {} toward {toward} ({amount:+.2})",
-                        if amount > 0.0 { "up" } else { "down" }
-                    ),
+                    effect,
                 });
             }
         }
-        let chosen = CATEGORY + category as usize;
-        let toward_category = |f: &Feature, w: &[f32]| {
-            let mean = w[CATEGORY..].iter().sum::<f32>() / 10.0;
-            f.value * (w[chosen] - mean)
-        };
-        for (f, amount) in strongest(features, &rows, toward_category, 2)
+        for (f, amount) in tops
+            .2
+            .choose(features, 2)
             .into_iter()
             .filter(|(_, a)| *a > 0.0)
         {
+            // "points to {category} ({amount:+.2})"
+            let mut effect = String::with_capacity(32);
+            effect.push_str("points to ");
+            effect.push_str(category.as_str());
+            effect.push_str(" (");
+            push_fixed2(&mut effect, amount, true);
+            effect.push(')');
             signals.push(Signal {
                 text: describe(f, &quote, self),
                 kind: "category".into(),
-                effect: format!("points to {} ({amount:+.2})", category.as_str()),
+                effect,
             });
         }
         if needs_review {
@@ -394,43 +458,145 @@ fn fmt_weight(v: f32) -> String {
     }
 }
 
-/// The `n` features that pushed hardest (either way) among those that can
-/// be quoted or described, skipping one whose words overlap a stronger
-/// one's.
-fn strongest<'a>(
-    features: &'a [Feature],
-    rows: &[Option<&[f32]>],
-    push: impl Fn(&Feature, &[f32]) -> f32,
-    n: usize,
-) -> Vec<(&'a Feature, f32)> {
-    // The strongest few candidates, strongest first (a short insertion list:
-    // only they can be chosen, and nothing else is stored).
-    let room = 4 * n;
-    let mut scored: Vec<(&Feature, f32)> = Vec::with_capacity(room + 1);
-    for (f, row) in features.iter().zip(rows) {
-        let Some(w) = row else { continue };
-        let amount = push(f, w);
-        if amount.abs() < 0.05 || (scored.len() == room && amount.abs() <= scored[room - 1].1.abs())
-        {
-            continue;
+thread_local! {
+    /// One thread's list of the features a model has, reused.
+    static ROWS: RefCell<Vec<(u32, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with the features the model has, in order: (index in
+/// `features`, row of the weights). Each feature is looked up once.
+fn with_rows<T>(model: &Model, features: &[Feature], f: impl FnOnce(&[(u32, u32)]) -> T) -> T {
+    let fill = |rows: &mut Vec<(u32, u32)>| {
+        rows.clear();
+        rows.extend(
+            features
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((i as u32, *model.index.get(&f.hash)?))),
+        );
+    };
+    ROWS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut rows) => {
+            fill(&mut rows);
+            f(&rows)
         }
-        let at = scored.partition_point(|(_, a)| a.abs() >= amount.abs());
-        scored.insert(at, (f, amount));
-        scored.truncate(room);
+        // Only if `f` itself asks for rows: a fresh list then.
+        Err(_) => {
+            let mut rows = Vec::new();
+            fill(&mut rows);
+            f(&rows)
+        }
+    })
+}
+
+/// `format!("{v:.2}")` (`"{v:+.2}"` with `plus`) without the formatting
+/// machinery: `v * 100` is exact in `f64` (24 + 7 bits), and the formatter
+/// rounds the exact value half to even, as `round_ties_even` does.
+fn push_fixed2(out: &mut String, v: f32, plus: bool) {
+    if !v.is_finite() || v.abs() >= 1e9 {
+        let _ = if plus {
+            write!(out, "{v:+.2}")
+        } else {
+            write!(out, "{v:.2}")
+        };
+        return;
     }
-    let mut chosen: Vec<(&Feature, f32)> = Vec::new();
-    for (f, amount) in scored {
-        let overlaps = chosen.iter().any(|(c, _)| {
-            c.field == f.field && f.field != Field::Whole && c.start < f.end && f.start < c.end
-        });
-        if !overlaps {
-            chosen.push((f, amount));
-        }
-        if chosen.len() == n {
+    if v.is_sign_negative() {
+        out.push('-');
+    } else if plus {
+        out.push('+');
+    }
+    let hundredths = (f64::from(v).abs() * 100.0).round_ties_even() as u64;
+    let mut digits = [0u8; 24];
+    let mut at = digits.len();
+    let mut n = hundredths;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 && at <= digits.len() - 3 {
             break;
         }
     }
-    chosen
+    let digits = &digits[at..];
+    let (units, cents) = digits.split_at(digits.len() - 2);
+    out.push_str(std::str::from_utf8(units).expect("digits"));
+    out.push('.');
+    out.push_str(std::str::from_utf8(cents).expect("digits"));
+}
+
+/// The strongest few candidates of one explanation, strongest first (a
+/// short insertion list on the stack: only they can be chosen, and nothing
+/// else is stored). `ROOM` is four times the number to choose.
+struct Top<const ROOM: usize> {
+    scored: [(u32, f32); ROOM],
+    len: usize,
+    /// A NaN was offered: places are found by binary search from then on,
+    /// as they always were (a scan from the end finds the same place in a
+    /// list without NaN, and is cheaper for one this short).
+    nan: bool,
+}
+
+impl<const ROOM: usize> Top<ROOM> {
+    fn new() -> Self {
+        Top {
+            scored: [(0, 0.0); ROOM],
+            len: 0,
+            nan: false,
+        }
+    }
+
+    /// Feature `i` pushed by `amount`.
+    #[inline(always)]
+    fn offer(&mut self, i: u32, amount: f32) {
+        let strength = amount.abs();
+        if strength < 0.05 || (self.len == ROOM && strength <= self.scored[ROOM - 1].1.abs()) {
+            return;
+        }
+        self.nan |= amount.is_nan();
+        // After every candidate at least as strong.
+        let at = if self.nan {
+            self.scored[..self.len].partition_point(|(_, a)| a.abs() >= strength)
+        } else {
+            let mut at = self.len;
+            while at > 0 && self.scored[at - 1].1.abs() < strength {
+                at -= 1;
+            }
+            at
+        };
+        if at == ROOM {
+            return;
+        }
+        // When full, the weakest falls off the end.
+        self.len = (self.len + 1).min(ROOM);
+        let mut k = self.len - 1;
+        while k > at {
+            self.scored[k] = self.scored[k - 1];
+            k -= 1;
+        }
+        self.scored[at] = (i, amount);
+    }
+
+    /// The `n` features that pushed hardest (either way) among those that
+    /// can be quoted or described, skipping one whose words overlap a
+    /// stronger one's.
+    fn choose<'a>(&self, features: &'a [Feature], n: usize) -> Vec<(&'a Feature, f32)> {
+        debug_assert_eq!(ROOM, 4 * n);
+        let mut chosen: Vec<(&Feature, f32)> = Vec::with_capacity(n);
+        for &(i, amount) in &self.scored[..self.len] {
+            let f = &features[i as usize];
+            let overlaps = chosen.iter().any(|(c, _)| {
+                c.field == f.field && f.field != Field::Whole && c.start < f.end && f.start < c.end
+            });
+            if !overlaps {
+                chosen.push((f, amount));
+            }
+            if chosen.len() == n {
+                break;
+            }
+        }
+        chosen
+    }
 }
 
 /// The words a feature came from, quoted; or what it is, for a feature of
@@ -518,6 +684,29 @@ mod tests {
             back.row(super::super::features::hash_name("w:a")).unwrap()[3],
             0.1235
         );
+    }
+
+    #[test]
+    fn fixed_decimals_format_as_the_formatter_does() {
+        let mut values = vec![
+            0.0f32, -0.0, 0.125, 0.375, -0.625, 0.005, 2.675, 99.995, 1e7,
+        ];
+        values.extend((-3000..3000).map(|n| n as f32 / 997.0));
+        values.extend((-2000..2000).map(|n| (n as f32 + 0.5) / 100.0));
+        values.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+        ]);
+        for v in values {
+            let (mut plus, mut plain) = (String::new(), String::new());
+            push_fixed2(&mut plus, v, true);
+            push_fixed2(&mut plain, v, false);
+            assert_eq!(plus, format!("{v:+.2}"));
+            assert_eq!(plain, format!("{v:.2}"));
+        }
     }
 
     #[test]

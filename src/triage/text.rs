@@ -123,6 +123,17 @@ pub fn normalize_word(w: &str) -> Option<&'static str> {
     })
 }
 
+/// The character starting at byte `i` of `text` (`i` on a boundary).
+#[inline]
+fn char_at(text: &str, i: usize) -> Option<char> {
+    let b = *text.as_bytes().get(i)?;
+    if b < 0x80 {
+        Some(b as char)
+    } else {
+        text[i..].chars().next()
+    }
+}
+
 /// Callback-based tokenizer: `emit(word, start, end, flags, num)` is called
 /// for each word (already lower-cased, normalized and stemmed; multi-word
 /// normalizations are emitted as several tokens with the same span).
@@ -132,8 +143,10 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
     let mut sent: u16 = 0;
     let mut clause: u16 = 0;
     let mut pending = F_SENT_START | F_CLAUSE_START;
-    let mut chars = text.char_indices().peekable();
-    while let Some(&(i, c)) = chars.peek() {
+    // Byte index of the next character; ASCII (most text) is read as bytes.
+    let mut pos = 0;
+    while let Some(c) = char_at(text, pos) {
+        let i = pos;
         if c.is_alphanumeric() {
             // read a word: alphanumerics with inner apostrophes
             let start = i;
@@ -143,10 +156,29 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
             let mut first_upper = false;
             buf.clear();
             let mut apos_suffix: Option<usize> = None; // byte index in buf where suffix starts
-            while let Some(&(j, d)) = chars.peek() {
+            while let Some(d) = char_at(text, pos) {
+                if d.is_ascii() {
+                    if d.is_ascii_lowercase() || d.is_ascii_digit() {
+                        lower += usize::from(d.is_ascii_lowercase());
+                        buf.push(d);
+                        pos += 1;
+                        end = pos;
+                        continue;
+                    }
+                    if d.is_ascii_uppercase() {
+                        if pos == start {
+                            first_upper = true;
+                        }
+                        upper += 1;
+                        buf.push(d.to_ascii_lowercase());
+                        pos += 1;
+                        end = pos;
+                        continue;
+                    }
+                }
                 if d.is_alphanumeric() {
                     if d.is_uppercase() {
-                        if j == start {
+                        if pos == start {
                             first_upper = true;
                         }
                         upper += 1;
@@ -156,16 +188,15 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
                     for l in d.to_lowercase() {
                         buf.push(l);
                     }
-                    end = j + d.len_utf8();
-                    chars.next();
+                    pos += d.len_utf8();
+                    end = pos;
                 } else if is_apostrophe(d) {
                     // inner apostrophe only if followed by a letter
-                    let mut look = chars.clone();
-                    look.next();
-                    match look.peek() {
-                        Some(&(_, e)) if e.is_alphabetic() && apos_suffix.is_none() => {
+                    let after = pos + d.len_utf8();
+                    match char_at(text, after) {
+                        Some(e) if e.is_alphabetic() && apos_suffix.is_none() => {
                             apos_suffix = Some(buf.len());
-                            chars.next();
+                            pos = after;
                         }
                         _ => break,
                     }
@@ -202,7 +233,7 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
                 flags |= F_ING;
             }
             // colon directly after
-            if let Some(&(_, ':')) = chars.peek() {
+            if text.as_bytes().get(pos) == Some(&b':') {
                 flags |= F_COLON_AFTER;
             }
             let mut num = 0u32;
@@ -212,11 +243,10 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
                 flags |= F_NUMBER;
                 num = buf.parse::<u32>().unwrap_or(u32::MAX);
                 // look ahead for am/pm as a separate token
-                let rest = &text[end..];
-                let trimmed = rest.trim_start_matches(' ');
-                let lower_rest = trimmed.get(..2).map(|s| s.to_ascii_lowercase());
-                if let Some(l) = lower_rest
-                    && (l == "am" || l == "pm")
+                let trimmed = text[end..].trim_start_matches(' ');
+                if let [a, m, ..] = trimmed.as_bytes()
+                    && matches!(a.to_ascii_lowercase(), b'a' | b'p')
+                    && m.eq_ignore_ascii_case(&b'm')
                     && !trimmed[2..].starts_with(|c: char| c.is_alphanumeric())
                 {
                     flags |= F_CLOCK;
@@ -254,11 +284,11 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
                 pending |= F_CLAUSE_START;
             }
         } else {
-            chars.next();
+            pos += c.len_utf8();
             match c {
                 '.' | '!' | '?' | '\n' => {
                     // a '.' between digits/letters (5.7.1, www.x.com) is not a sentence end
-                    let next = chars.peek().map(|&(_, n)| n).unwrap_or(' ');
+                    let next = char_at(text, pos).unwrap_or(' ');
                     if c == '.' && next.is_alphanumeric() {
                         continue;
                     }
@@ -271,7 +301,7 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
                     pending |= F_CLAUSE_START;
                 }
                 ':' => {
-                    let next = chars.peek().map(|&(_, n)| n).unwrap_or(' ');
+                    let next = char_at(text, pos).unwrap_or(' ');
                     if !next.is_ascii_digit() {
                         clause = clause.wrapping_add(1);
                         pending |= F_CLAUSE_START;
@@ -280,7 +310,7 @@ pub fn tokenize_with<F: FnMut(&str, usize, usize, u16, u16, u16, u32)>(text: &st
                 '-' => {
                     // " - " is a dash; "a-b" joins words (split into two tokens)
                     let prev_space = i > 0 && text.as_bytes()[i - 1] == b' ';
-                    let next = chars.peek().map(|&(_, n)| n).unwrap_or(' ');
+                    let next = char_at(text, pos).unwrap_or(' ');
                     if prev_space && next.is_whitespace() {
                         clause = clause.wrapping_add(1);
                         pending |= F_CLAUSE_START;
