@@ -73,19 +73,28 @@ pub struct Clock {
     /// Business seconds used before `running_since`.
     pub used_secs: i64,
     /// The instant it last started running; `Some` while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_since: Option<DateTime<Utc>>,
     /// `Some` once the goal was reached (met or late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
     /// Ever stopped late; sticks across reopen (for reports).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub ever_breached: bool,
     /// At risk was announced for the current target.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub warned: bool,
     /// The breach was announced for the current target.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub breach_announced: bool,
     /// For a clock stopped late: the instant it fell due (see the module
     /// doc). `None` otherwise; cleared by [`Clock::reopen`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breached_at: Option<DateTime<Utc>>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What a clock shows at an instant.

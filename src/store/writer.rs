@@ -199,6 +199,19 @@ pub(super) fn replay(
     })
 }
 
+/// Lowers the calling thread's scheduling priority (nice 10): a snapshot
+/// of a large store is seconds of CPU, and on a busy core it should give way
+/// to the threads that commit, broadcast and answer. Best effort.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; on Linux a thread id
+    // names one thread for setpriority(PRIO_PROCESS).
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     let snapshot = std::fs::metadata(dir.join(files::SNAPSHOT)).map_or(0, |m| m.len());
     let journals: u64 = files::list_journals(dir)
@@ -303,6 +316,7 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name("ticketd-compact".into())
             .spawn(move || {
+                background_priority();
                 let started = Instant::now();
                 let result = files::write_snapshot(&dir, &tickets).and_then(|bytes| {
                     files::write_stream(&dir, &stream)?;

@@ -212,6 +212,13 @@ pub(super) fn leave_out(private: &Private) -> bool {
     private.is_empty() || !STORING.with(|s| s.get())
 }
 
+/// Whether a ticket's serialization leaves its `sla` view out: in the
+/// store's files (see [`storing`]), which keep the clocks it is derived
+/// from.
+pub(super) fn leave_out_view(_: &Option<crate::sla::SlaView>) -> bool {
+    STORING.with(|s| s.get())
+}
+
 impl Private {
     pub fn is_empty(&self) -> bool {
         self.follow_token_sha256.is_none() && self.comments.is_empty() && self.sla.is_none()

@@ -93,8 +93,13 @@ pub struct Ticket {
     pub linked_to: Option<TicketId>,
     /// The SLA clocks as they stand (`due_at` and `state` of the first
     /// response and the resolution); derived from the stored clocks at each
-    /// change and at load, never read back.
-    #[serde(default, skip_deserializing)]
+    /// change and at load, never read back (nor written to the store's
+    /// files, which keep the clocks themselves).
+    #[serde(
+        default,
+        skip_deserializing,
+        skip_serializing_if = "conversation::leave_out_view"
+    )]
     pub sla: Option<SlaView>,
     /// The conversation, the follow token's hash and the SLA clocks: read
     /// from the store's files, and serialized only for them (inside
