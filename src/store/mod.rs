@@ -136,7 +136,10 @@ impl Stats {
         });
         add(self.by_status.entry(ticket.status).or_default());
         add(self.by_priority.entry(ticket.priority).or_default());
-        add(self.by_category.entry(ticket.analysis.category).or_default());
+        add(self
+            .by_category
+            .entry(ticket.analysis.category)
+            .or_default());
     }
 }
 
@@ -781,7 +784,10 @@ mod tests {
         }
         for id in &ids[..3] {
             let at = Utc::now();
-            store.execute(Command::Resolve { id: *id, at }).await.unwrap();
+            store
+                .execute(Command::Resolve { id: *id, at })
+                .await
+                .unwrap();
         }
         store.execute(Command::Delete { id: ids[0] }).await.unwrap();
         store.execute(Command::Delete { id: ids[4] }).await.unwrap();
