@@ -16,8 +16,8 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -123,44 +123,7 @@ async fn agent() -> &'static str {
         .await
 }
 
-/// A server kept in a static for the whole run. Statics are never dropped,
-/// so it is killed (and its directory removed) when the test binary exits.
-fn kept(app: TestApp) -> TestApp {
-    static LEFT: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
-    static HOOK: Once = Once::new();
-    extern "C" fn clean_up() {
-        let left = LEFT.lock().unwrap_or_else(|p| p.into_inner());
-        for (pid, dir) in left.iter() {
-            // SAFETY: plain system calls on a child this process started.
-            unsafe {
-                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
-                libc::waitpid(*pid as libc::pid_t, std::ptr::null_mut(), 0);
-            }
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-    HOOK.call_once(|| {
-        // SAFETY: registers a function that only takes a lock and makes
-        // system calls.
-        unsafe {
-            libc::atexit(clean_up);
-        }
-    });
-    LEFT.lock()
-        .unwrap()
-        .push((app.pid(), app.dir.path().to_path_buf()));
-    app
-}
-
 // ---- tickets and staff calls ----
-
-/// A description no other test's ticket has.
-fn unique(text: &str) -> String {
-    format!(
-        "{text} ({})",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
 
 fn id_of(ticket: &Value) -> String {
     ticket["request_id"]

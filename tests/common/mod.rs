@@ -677,3 +677,40 @@ pub fn generous_limits() -> Vec<String> {
     .map(String::from)
     .to_vec()
 }
+
+/// A server kept in a static for the whole run. Statics are never dropped,
+/// so it is killed (and its directory removed) when the test binary exits.
+pub fn kept(app: TestApp) -> TestApp {
+    static LEFT: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn clean_up() {
+        let left = LEFT.lock().unwrap_or_else(|p| p.into_inner());
+        for (pid, dir) in left.iter() {
+            // SAFETY: plain system calls on a child this process started.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+                libc::waitpid(*pid as libc::pid_t, std::ptr::null_mut(), 0);
+            }
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    HOOK.call_once(|| {
+        // SAFETY: registers a function that only takes a lock and makes
+        // system calls.
+        unsafe {
+            libc::atexit(clean_up);
+        }
+    });
+    LEFT.lock()
+        .unwrap()
+        .push((app.pid(), app.dir.path().to_path_buf()));
+    app
+}
+
+/// A word found in no other test's tickets or comments.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
