@@ -2281,6 +2281,25 @@ async fn bad_comments_are_refused_and_the_limit_holds() {
     assert_eq!(events[1]["data"]["comment"], first);
     assert_eq!(events[2]["data"]["comment"], second);
     assert_eq!(events[3]["data"]["comment"], third);
+
+    // A requester's refused reply to a resolved ticket does not reopen it.
+    let resolve = format!("/api/tickets/{id}/resolve");
+    let (status, answer) = http(&app, Who::Staff(&dana), "POST", &resolve, None).await;
+    assert_eq!(status, 200, "{answer}");
+    http_refused(
+        &app,
+        Who::Requester(&follow),
+        (
+            "POST",
+            &comments,
+            Some(json!({"body": "four, after resolution"})),
+        ),
+        409,
+        "limit_reached",
+    )
+    .await;
+    let shown = ticket_of(&app, Who::Staff(&dana), &id).await;
+    assert_eq!(shown["status"], "resolved", "still resolved: {shown}");
 }
 
 // 7. Durability.

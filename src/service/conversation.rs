@@ -20,8 +20,8 @@ use uuid::Uuid;
 use super::{AdminAction, Service, ServiceError};
 use crate::audit::AuditEntry;
 use crate::tickets::{
-    Author, Command, Comment, CommentBody, CommentChange, NewTicket, Outcome, REQUESTER_ACTOR,
-    Role, Staff, Status, Ticket, TicketId, Visibility, conversation::AuthorRole,
+    Author, Command, Comment, CommentBody, CommentChange, CommentError, NewTicket, Outcome,
+    REQUESTER_ACTOR, Role, Staff, Status, Ticket, TicketId, Visibility, conversation::AuthorRole,
 };
 
 /// Who reads or writes a ticket's conversation.
@@ -176,6 +176,14 @@ impl Service {
                     return self.linked_ticket(&current, body.clone(), client).await;
                 }
                 (CommentRequest::Add { .. }, Status::Resolved) => {
+                    // A reply that would be refused must not reopen the
+                    // ticket (the writer checks the cap again, atomically).
+                    let max = self.comment_rules.max_per_ticket;
+                    if current.private.comments.len() >= max {
+                        return Err(ServiceError::LimitReached(
+                            CommentError::TooMany { max }.to_string(),
+                        ));
+                    }
                     self.reopen_for_requester(id, client).await?;
                 }
                 _ => {}
