@@ -59,16 +59,9 @@ fn hash() -> &'static str {
 /// Writes a staff file into `dir`: `root` (admin), `dana` and `erin`
 /// (agents). Returns the flags naming it.
 fn staff_flags(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
     let h = hash();
-    let staff = dir.join("staff");
-    std::fs::write(
-        &staff,
-        format!("root:admin:{h}\ndana:agent:{h}\nerin:agent:{h}\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&staff, std::fs::Permissions::from_mode(0o600)).unwrap();
-    vec!["--staff-file".into(), staff.display().to_string()]
+    let staff = format!("root:admin:{h}\ndana:agent:{h}\nerin:agent:{h}\n");
+    vec!["--staff-file".into(), private_file(dir, "staff", &staff)]
 }
 
 /// A server with the staff above, every rate limit out of the way, room
@@ -76,29 +69,8 @@ fn staff_flags(dir: &Path) -> Vec<String> {
 /// `extra` replaces the generous one).
 async fn staff_app(extra: &[&str]) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut args: Vec<String> = generous_limits()
-        .chunks(2)
-        .filter(|pair| !extra.contains(&pair[0].as_str()))
-        .flatten()
-        .cloned()
-        .collect();
-    args.extend(
-        [
-            "--login-rate",
-            "100000/s",
-            "--login-burst",
-            "100000",
-            "--ws-upgrade-rate",
-            "100000/s",
-            "--ws-upgrade-burst",
-            "100000",
-            "--max-connections-per-ip",
-            "1000",
-        ]
-        .map(String::from),
-    );
-    args.extend(staff_flags(dir.path()));
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut args = staff_flags(dir.path());
+    args.extend(unlimited(extra));
     spawn_in(
         dir,
         Options {

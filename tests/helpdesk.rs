@@ -43,26 +43,15 @@ fn hash() -> &'static str {
 /// legacy `name:PHC` line (an admin), and a deprecated admins file with
 /// `pat` (`name:PHC`: an admin).
 fn staff_flags(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
     let h = hash();
-    let staff = dir.join("staff");
-    std::fs::write(
-        &staff,
-        format!(
-            "# helpdesk staff\nroot:admin:{h}\ndana:agent:{h}\nerin:agent:{h}\n\n# before roles\nolga:{h}\n"
-        ),
-    )
-    .unwrap();
-    let admins = dir.join("admins");
-    std::fs::write(&admins, format!("pat:{h}\n")).unwrap();
-    for file in [&staff, &admins] {
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let staff = format!(
+        "# helpdesk staff\nroot:admin:{h}\ndana:agent:{h}\nerin:agent:{h}\n\n# before roles\nolga:{h}\n"
+    );
     vec![
         "--staff-file".into(),
-        staff.display().to_string(),
+        private_file(dir, "staff", &staff),
         "--admins-file".into(),
-        admins.display().to_string(),
+        private_file(dir, "admins", &format!("pat:{h}\n")),
     ]
 }
 
@@ -70,22 +59,8 @@ fn staff_flags(dir: &Path) -> Vec<String> {
 /// and upgrades included), and `extra` flags.
 async fn staff_app(extra: &[&str]) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut args = generous_limits();
-    args.extend(
-        [
-            "--login-rate",
-            "100000/s",
-            "--login-burst",
-            "100000",
-            "--ws-upgrade-rate",
-            "100000/s",
-            "--ws-upgrade-burst",
-            "100000",
-        ]
-        .map(String::from),
-    );
-    args.extend(staff_flags(dir.path()));
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut args = staff_flags(dir.path());
+    args.extend(unlimited(extra));
     spawn_in(
         dir,
         Options {

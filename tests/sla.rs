@@ -91,24 +91,8 @@ async fn shared() -> &'static TestApp {
     static APP: OnceCell<TestApp> = OnceCell::const_new();
     APP.get_or_init(|| async {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        let staff = dir.path().join("staff");
-        std::fs::write(&staff, format!("dana:agent:{}\n", hash())).unwrap();
-        let mut args = generous_limits();
-        args.extend(
-            [
-                "--login-rate",
-                "100000/s",
-                "--login-burst",
-                "100000",
-                "--ws-upgrade-rate",
-                "100000/s",
-                "--ws-upgrade-burst",
-                "100000",
-                "--staff-file",
-            ]
-            .map(String::from),
-        );
-        args.push(staff.display().to_string());
+        let staff = private_file(dir.path(), "staff", &format!("dana:agent:{}\n", hash()));
+        let mut args = unlimited(&["--staff-file", &staff]);
         args.extend(policy_flags(dir.path(), &policy_text(50, &FAST)));
         kept(spawn_in(dir, Options { args, envs: vec![] }).await)
     })

@@ -678,6 +678,46 @@ pub fn generous_limits() -> Vec<String> {
     .to_vec()
 }
 
+/// [`generous_limits`] plus logins and WebSocket upgrades out of the way and
+/// room for many sockets from one address; a flag named in `extra` keeps
+/// the value `extra` gives it instead. Returns the flags, `extra` last.
+pub fn unlimited(extra: &[&str]) -> Vec<String> {
+    let mut args = generous_limits();
+    args.extend(
+        [
+            "--login-rate",
+            "100000/s",
+            "--login-burst",
+            "100000",
+            "--ws-upgrade-rate",
+            "100000/s",
+            "--ws-upgrade-burst",
+            "100000",
+            "--max-connections-per-ip",
+            "1000",
+        ]
+        .map(String::from),
+    );
+    let mut args: Vec<String> = args
+        .chunks(2)
+        .filter(|pair| !extra.contains(&pair[0].as_str()))
+        .flatten()
+        .cloned()
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Writes `dir/name` (mode 0600, as the server demands of credential
+/// files) and returns its path as a flag value.
+pub fn private_file(dir: &Path, name: &str, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
 /// A server kept in a static for the whole run. Statics are never dropped,
 /// so it is killed (and its directory removed) when the test binary exits.
 pub fn kept(app: TestApp) -> TestApp {
