@@ -182,6 +182,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETD_SLA_CONFIG")]
     pub sla_config: Option<PathBuf>,
 
+    /// Outbound webhooks, Slack and Teams endpoints (TOML: URL, events,
+    /// minimum priority, secret files, retry schedule); without it nothing
+    /// is sent out.
+    #[arg(long, env = "TICKETD_WEBHOOKS_CONFIG")]
+    pub webhooks_config: Option<PathBuf>,
+
     /// Start a new snapshot once the journal holds this many bytes.
     #[arg(long, env = "TICKETD_COMPACT_AFTER_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub compact_after_bytes: u64,
@@ -233,6 +239,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub ops: OpsArgs,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 }
 
 /// Rate limits, connection caps, sizes and timeouts. Rates are `COUNT/UNIT`
@@ -429,6 +438,43 @@ pub struct OpsArgs {
     /// are deleted).
     #[arg(long, env = "TICKETD_AUDIT_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub audit_keep: u64,
+}
+
+/// Email through an SMTP server: the requester hears of their ticket, staff
+/// of assignments and SLA alerts. Without `--smtp-host` no email is sent.
+#[derive(Debug, Clone, Args)]
+pub struct SmtpArgs {
+    /// The SMTP server's host name (its certificate must name it).
+    #[arg(long, env = "TICKETD_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// The SMTP port; by default 587 for `starttls`, 465 for `tls`, 25 for
+    /// `plain`.
+    #[arg(long, env = "TICKETD_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// `starttls` (upgrade required, never falls back), `tls` (implicit
+    /// TLS, "SMTPS") or `plain` (only to a loopback host, e.g. a local
+    /// relay).
+    #[arg(long, env = "TICKETD_SMTP_TLS", default_value = "starttls", value_parser = ["starttls", "tls", "plain"])]
+    pub smtp_tls: String,
+
+    /// The user name to log in with (none: no login).
+    #[arg(long, env = "TICKETD_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    /// A file holding the SMTP password (or the `smtp_password` systemd
+    /// credential). Never on the command line.
+    #[arg(long, env = "TICKETD_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// The sender, e.g. `Helpdesk <helpdesk@example.org>`.
+    #[arg(long, env = "TICKETD_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// A PEM file of extra roots to trust for the SMTP server (a private CA).
+    #[arg(long, env = "TICKETD_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// The longest duration or TTL any flag takes: a year, in seconds. Larger

@@ -133,6 +133,13 @@ pub enum Event<'a> {
         announcement: SlaAnnouncement,
         sla: Option<&'a SlaView>,
     },
+    /// To staff: an outbound endpoint failed for too long and was disabled
+    /// (`notify_endpoint_disabled`).
+    EndpointDisabled {
+        endpoint: &'a str,
+        failing_since: &'a str,
+        last_error: &'a str,
+    },
 }
 
 /// Who may receive an event: decided by the event itself, checked by the
@@ -175,7 +182,7 @@ struct Envelope<'a, D: Serialize> {
 
 impl Event<'_> {
     /// Every event name, for metrics.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 20] = [
         "initial_tickets",
         "new_ticket",
         "ticket_submitted",
@@ -195,6 +202,7 @@ impl Event<'_> {
         "comment_saved",
         "sla_warning",
         "sla_breached",
+        "notify_endpoint_disabled",
     ];
 
     /// The event's name on the wire.
@@ -219,6 +227,7 @@ impl Event<'_> {
                 CommentKind::Deleted => "comment_deleted",
             },
             Event::CommentSaved { .. } => "comment_saved",
+            Event::EndpointDisabled { .. } => "notify_endpoint_disabled",
             Event::Sla { announcement, .. } => match announcement.state {
                 ClockState::Breached => "sla_breached",
                 _ => "sla_warning",
@@ -296,6 +305,15 @@ impl Event<'_> {
                 expires_at,
             } => Ok(serde_json::json!({ "user": user, "role": role, "expires_at": expires_at })),
             Event::SessionExpired { reason } => Ok(serde_json::json!({ "reason": reason })),
+            Event::EndpointDisabled {
+                endpoint,
+                failing_since,
+                last_error,
+            } => Ok(serde_json::json!({
+                "endpoint": endpoint,
+                "failing_since": failing_since,
+                "last_error": last_error,
+            })),
             Event::RateLimited {
                 message,
                 retry_after_ms,
@@ -377,6 +395,13 @@ impl Published {
     pub fn change(version: u64, event: &Event<'_>) -> Published {
         let mut p = Published::new(version, event.name(), event.encode_change(version));
         p.audience = event.audience();
+        p
+    }
+
+    /// An event that is not a change, for staff only (version 0).
+    pub fn for_staff(event: &Event<'_>) -> Published {
+        let mut p = Published::other(event);
+        p.audience = Audience::Staff;
         p
     }
 

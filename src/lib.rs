@@ -15,13 +15,14 @@
 //!   roles, allowed transitions; `tickets::lifecycle`), the conversation and follow tokens'
 //!   hash (`tickets::conversation`), what the lifecycle does to the SLA clocks
 //!   (`tickets::service_level`), listing filters, page cursors and the first-sync window
-//!   (`tickets::query`), the CSV columns and their neutralising (`tickets::export`).
+//!   (`tickets::query`), the CSV columns and their neutralising (`tickets::export`), the
+//!   analytics figures: buckets, backlog, percentiles, SLA compliance (`tickets::analytics`).
 //! - [`triage`]: the analyzer: text in, impact/urgency/priority/category/explanation out. Pure.
 //! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
 //! - [`events`]: outgoing events, encoded once (change events with their version), and the broadcast bus.
 //! - [`stream`]: the versioned stream clients follow: resume requests, the replay ring.
 //! - [`service`]: the one application API every transport calls (with the conversation,
-//!   the SLA timer and the CSV export walk in its own files).
+//!   the SLA timer, the CSV export walk and the analytics snapshot in its own files).
 //! - [`sla`]: SLA deadlines: business calendars (zones, DST, holidays), targets per level, ticket clocks. Pure.
 //! - [`auth`]: argon2id credentials with staff roles, and JWT sessions.
 //! - [`audit`]: the audit trail of staff actions, logins and refusals (JSON Lines, synced).
@@ -31,6 +32,8 @@
 //! - [`origin`]: the server's own web origins (WebSocket `Origin` check, HTTP redirect target).
 //! - [`state`]: what handlers share (`AppState`).
 //! - [`metrics`]: every Prometheus metric, with small record helpers.
+//! - [`notify`]: outbound notifications (signed webhooks, Slack, Teams, email) fed from a
+//!   durable outbox the service fills before each change is announced.
 //! - [`api_error`]: the one JSON error shape of every HTTP answer, shared by the transports.
 //! - [`http`]: axum routes: the JSON API, health, `/metrics`, the request-id
 //!   and metrics layer, the embedded browser app; the protective layers
@@ -56,6 +59,7 @@ pub mod events;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod origin;
 pub mod protocol;
 pub mod server;

@@ -85,6 +85,15 @@ pub struct Metrics {
     sla_breaches: IntCounterVec,
     /// `ticketd_sla_warnings_total{clock,priority}`.
     sla_warnings: IntCounterVec,
+    /// `ticketd_notify_deliveries_total{endpoint,outcome}`: attempts by
+    /// result (`delivered`, `retry`, `failed`).
+    notify_deliveries: IntCounterVec,
+    /// `ticketd_notify_queue_depth{endpoint}`: deliveries not yet done.
+    notify_queue: IntGaugeVec,
+    /// `ticketd_notify_oldest_pending_seconds{endpoint}`.
+    notify_oldest: IntGaugeVec,
+    /// `ticketd_notify_endpoint_disabled{endpoint}`: 1 once disabled.
+    notify_disabled: IntGaugeVec,
     /// `ticketd_tls_certificate_expiry_timestamp_seconds`: the serving
     /// certificate's notAfter.
     tls_expiry: IntGauge,
@@ -332,6 +341,31 @@ impl Metrics {
             tls_reloads.with_label_values(&[outcome]);
         }
 
+        let notify_deliveries = counter_vec(
+            r,
+            "ticketd_notify_deliveries_total",
+            "Outbound delivery attempts (webhooks, Slack, Teams, email) by endpoint and outcome (delivered, retry, failed).",
+            &["endpoint", "outcome"],
+        );
+        let notify_queue = gauge_vec(
+            r,
+            "ticketd_notify_queue_depth",
+            "Outbound deliveries queued in the durable outbox and not yet delivered or failed, by endpoint.",
+            &["endpoint"],
+        );
+        let notify_oldest = gauge_vec(
+            r,
+            "ticketd_notify_oldest_pending_seconds",
+            "Age of the oldest delivery still pending, by endpoint (0 when none).",
+            &["endpoint"],
+        );
+        let notify_disabled = gauge_vec(
+            r,
+            "ticketd_notify_endpoint_disabled",
+            "1 when an endpoint was disabled after failing for too long.",
+            &["endpoint"],
+        );
+
         #[cfg(target_os = "linux")]
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -365,10 +399,45 @@ impl Metrics {
             admin_actions,
             sla_breaches,
             sla_warnings,
+            notify_deliveries,
+            notify_queue,
+            notify_oldest,
+            notify_disabled,
             tls_expiry,
             tls_reloads,
             store_sync: Mutex::new(()),
         }
+    }
+
+    /// Makes an endpoint's series exist from the first scrape.
+    pub fn notify_endpoint(&self, endpoint: &str) {
+        for outcome in ["delivered", "retry", "failed"] {
+            self.notify_deliveries
+                .with_label_values(&[endpoint, outcome]);
+        }
+        self.notify_queue.with_label_values(&[endpoint]);
+        self.notify_oldest.with_label_values(&[endpoint]);
+        self.notify_disabled.with_label_values(&[endpoint]);
+    }
+
+    /// One delivery attempt's result.
+    pub fn notify_attempt(&self, endpoint: &str, outcome: &'static str) {
+        self.notify_deliveries
+            .with_label_values(&[endpoint, outcome])
+            .inc();
+    }
+
+    /// An endpoint's queue: how many are pending, and the oldest's age.
+    pub fn notify_queue(&self, endpoint: &str, depth: usize, oldest: Duration, disabled: bool) {
+        self.notify_queue
+            .with_label_values(&[endpoint])
+            .set(depth as i64);
+        self.notify_oldest
+            .with_label_values(&[endpoint])
+            .set(oldest.as_secs() as i64);
+        self.notify_disabled
+            .with_label_values(&[endpoint])
+            .set(i64::from(disabled));
     }
 
     /// Every metric in the Prometheus text format.

@@ -10,6 +10,7 @@ use crate::auth::Auth;
 use crate::config::WsArgs;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::origin::Origins;
 use crate::service::Service;
 
@@ -38,4 +39,6 @@ pub struct AppState {
     /// instead of crowding out the broadcasts every connected client is
     /// waiting for.
     pub bulk_sends: Arc<tokio::sync::Semaphore>,
+    /// Outbound notifications: the deliveries API reads and requeues here.
+    pub notifier: Arc<Notifier>,
 }

@@ -105,6 +105,8 @@ const follow = new FollowTokens(() => {
   conversations.updateAll();
   refresh();
 });
+// A follow link from an email: remembered, then "My tickets" shows it.
+if (follow.takeFromLocation()) filters = { ...filters, view: "submitted" };
 
 const conversations = new Conversations({
   list,

@@ -139,6 +139,19 @@ export class FollowTokens {
     return new Set(this.entries.map((e) => e.request_id));
   }
 
+  /**
+   * Takes a follow link from an email (`#follow=ID:TOKEN`: a fragment, so it
+   * never reaches a server's log or a Referer) into the remembered tokens
+   * and removes it from the address bar. Returns the ticket id, or null.
+   */
+  takeFromLocation() {
+    const match = /^#follow=([0-9a-fA-F-]{36}):([0-9a-f]{64})$/.exec(window.location.hash);
+    if (!match) return null;
+    this.add(match[1].toLowerCase(), match[2]);
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    return match[1].toLowerCase();
+  }
+
   add(id, token) {
     if (!ID.test(id ?? "") || !TOKEN.test(token ?? "")) return;
     this.entries = [...this.entries.filter((e) => e.request_id !== id), { request_id: id, follow_token: token }].slice(-MAX_FOLLOWED);

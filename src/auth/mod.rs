@@ -3,9 +3,11 @@
 //! and logins that cannot starve the event loop.
 //!
 //! Credentials come from `TICKETD_ADMIN_USER` + `TICKETD_ADMIN_PASSWORD_HASH`
-//! (one admin), a staff file (`name:role:PHC` lines; the older `name:PHC`
-//! lines load as admins), or `$CREDENTIALS_DIRECTORY/staff` (or `admins`,
-//! systemd `LoadCredential`). No plaintext password is read from anywhere.
+//! (one admin), a staff file (`name:role:PHC` lines, with an optional
+//! `:email` fourth field for notifications; the older `name:PHC` lines load
+//! as admins), or `$CREDENTIALS_DIRECTORY/staff` (or `admins`, systemd
+//! `LoadCredential`). [`Auth::directory`] lists who is on staff, with
+//! their role and address, for the notifications. No plaintext password is read from anywhere.
 //! The role a session acts with is the one configured now, not the one in
 //! its token: demoting someone takes effect on their next command.
 //! With none configured on a loopback listener, a random password is
@@ -33,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 use crate::audit::{AuditEntry, AuditLog};
-use crate::tickets::{Role, Staff};
+use crate::tickets::{EmailAddress, Role, Staff};
 pub use password::{HashError, StoredHash};
 pub use session::{Claims, Issued, Sessions, TokenError};
 
@@ -120,10 +122,46 @@ pub enum KeySource {
     Generated { path: PathBuf, new: bool },
 }
 
+/// One staff member as the notifications see them: who, in which role, and
+/// where to email them (when the staff file gives an address).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffContact {
+    pub name: String,
+    pub role: Role,
+    pub email: Option<String>,
+}
+
+/// An address is personal data: `{:?}` says whether there is one, not what
+/// it is.
+impl std::fmt::Debug for StaffContact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffContact")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("email", &self.email.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// A configured staff member.
+#[derive(Clone)]
+struct Member {
+    role: Role,
+    hash: StoredHash,
+    /// From the staff file's fourth field (already checked).
+    email: Option<EmailAddress>,
+}
+
+/// One line of a staff file.
+struct StaffLine {
+    name: String,
+    member: Member,
+}
+
 /// Credentials, sessions, and the bound on concurrent argon2 work.
 pub struct Auth {
-    /// Name → role and password hash.
-    staff: BTreeMap<String, (Role, StoredHash)>,
+    /// Name → role, password hash and email address.
+    staff: BTreeMap<String, Member>,
     /// Verified against for unknown users, so timing does not tell.
     dummy: StoredHash,
     sessions: Sessions,
@@ -161,8 +199,8 @@ impl Auth {
     /// Loads and checks every credential and the signing key.
     pub fn load(config: &AuthConfig, audit: Arc<AuditLog>) -> Result<Auth, AuthSetupError> {
         let mut staff = BTreeMap::new();
-        let mut add = |name: String, role: Role, hash: StoredHash| {
-            if staff.insert(name.clone(), (role, hash)).is_some() {
+        let mut add = |name: String, member: Member| {
+            if staff.insert(name.clone(), member).is_some() {
                 Err(AuthSetupError::Duplicate(name))
             } else {
                 Ok(())
@@ -173,7 +211,12 @@ impl Auth {
                 admin: config.admin_user.clone(),
                 problem,
             })?;
-            add(config.admin_user.clone(), Role::Admin, hash)?;
+            let member = Member {
+                role: Role::Admin,
+                hash,
+                email: None,
+            };
+            add(config.admin_user.clone(), member)?;
         }
         let credentials = ["staff", "admins"]
             .iter()
@@ -187,15 +230,20 @@ impl Auth {
             .chain(credentials.iter())
         {
             warn_if_readable_by_others(path, "staff file");
-            for (name, role, hash) in read_staff_file(path)? {
-                add(name, role, hash)?;
+            for StaffLine { name, member } in read_staff_file(path)? {
+                add(name, member)?;
             }
         }
         let setup = if !staff.is_empty() {
             AdminSetup::Configured(staff.len())
         } else if config.loopback {
             let (user, hash, password_file) = initial_admin(config)?;
-            staff.insert(user.clone(), (Role::Admin, hash));
+            let member = Member {
+                role: Role::Admin,
+                hash,
+                email: None,
+            };
+            staff.insert(user.clone(), member);
             AdminSetup::Generated {
                 user,
                 password_file,
@@ -211,7 +259,7 @@ impl Auth {
         restore_revoked(&sessions, &revoked_file)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Auth {
-            dummy: password::dummy(staff.values().map(|(_, hash)| hash)),
+            dummy: password::dummy(staff.values().map(|m| &m.hash)),
             staff,
             sessions,
             argon2_slots: Arc::new(Semaphore::new(cores)),
@@ -232,6 +280,20 @@ impl Auth {
     /// Whether `name` is a configured staff member.
     pub fn is_staff(&self, name: &str) -> bool {
         self.staff.contains_key(name)
+    }
+
+    /// Every staff member, by name, with their role and email address (for
+    /// the notifications: who an assignment or an SLA alert is mailed to).
+    /// The staff list is read at start-up; a restart picks up changes.
+    pub fn directory(&self) -> Vec<StaffContact> {
+        self.staff
+            .iter()
+            .map(|(name, m)| StaffContact {
+                name: name.clone(),
+                role: m.role,
+                email: m.email.as_ref().map(|e| e.as_str().to_string()),
+            })
+            .collect()
     }
 
     pub fn setup(&self) -> &AdminSetup {
@@ -259,7 +321,7 @@ impl Auth {
         let (role, hash) = self
             .staff
             .get(username)
-            .cloned()
+            .map(|m| (m.role, m.hash.clone()))
             .unwrap_or_else(|| (Role::Agent, self.dummy.clone()));
         let known = self.staff.contains_key(username);
         let slot = self
@@ -311,12 +373,12 @@ impl Auth {
     /// Checks a session token (on every admin command).
     pub fn verify(&self, token: &str) -> Result<StaffIdentity, TokenError> {
         let claims = self.sessions.verify(token, now_secs())?;
-        let Some((role, _)) = self.staff.get(&claims.sub) else {
+        let Some(member) = self.staff.get(&claims.sub) else {
             return Err(TokenError::Invalid);
         };
         Ok(StaffIdentity {
             name: claims.sub.clone(),
-            role: *role,
+            role: member.role,
             expires_at: claims.exp,
             claims,
         })
@@ -446,10 +508,13 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
     }
 }
 
-/// Reads `name:role:PHC` lines, or `name:PHC` (an admin, the older form);
-/// `#` comments and blank lines are ignored. A PHC string starts with `$`,
-/// so the two forms cannot be mistaken for each other.
-fn read_staff_file(path: &Path) -> Result<Vec<(String, Role, StoredHash)>, AuthSetupError> {
+/// Reads `name:role:PHC` lines, or `name:PHC` (an admin, the older form),
+/// each with an optional `:email` after the PHC string; `#` comments and
+/// blank lines are ignored. A PHC string starts with `$` and holds no `:`,
+/// so the forms cannot be mistaken for each other. A bad address stops
+/// start-up with the line number (never the address itself: it is personal
+/// data).
+fn read_staff_file(path: &Path) -> Result<Vec<StaffLine>, AuthSetupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| AuthSetupError::Io(format!("cannot read {}: {e}", path.display())))?;
     let mut out = Vec::new();
@@ -473,6 +538,14 @@ fn read_staff_file(path: &Path) -> Result<Vec<(String, Role, StoredHash)>, AuthS
             ),
             _ => (Role::Admin, rest),
         };
+        let (phc, email) = match phc.split_once(':') {
+            Some((phc, email)) => {
+                let email = EmailAddress::parse(email.to_string())
+                    .map_err(|e| bad(&format!("the fourth field: {e}")))?;
+                (phc, Some(email))
+            }
+            None => (phc, None),
+        };
         let name = name.trim();
         if name.is_empty() {
             return Err(bad("empty user name"));
@@ -487,7 +560,10 @@ fn read_staff_file(path: &Path) -> Result<Vec<(String, Role, StoredHash)>, AuthS
             admin: name.to_string(),
             problem,
         })?;
-        out.push((name.to_string(), role, hash));
+        out.push(StaffLine {
+            name: name.to_string(),
+            member: Member { role, hash, email },
+        });
     }
     Ok(out)
 }
@@ -500,8 +576,8 @@ fn initial_admin(config: &AuthConfig) -> Result<(String, StoredHash, PathBuf), A
     let hash_file = config.data_dir.join(INITIAL_HASH_FILE);
     if hash_file.exists() {
         let mut admins = read_staff_file(&hash_file)?;
-        if let Some((user, _, hash)) = admins.pop() {
-            return Ok((user, hash, password_file));
+        if let Some(StaffLine { name, member }) = admins.pop() {
+            return Ok((name, member.hash, password_file));
         }
     }
     crate::store::create_private_dir(&config.data_dir).map_err(io)?;
@@ -618,6 +694,67 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the slot was never released");
+    }
+
+    #[test]
+    fn the_staff_file_takes_an_optional_email_and_the_directory_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let phc = password::hash_password("pw");
+        let staff_file = dir.path().join("staff");
+        std::fs::write(
+            &staff_file,
+            format!(
+                "# name:role:PHC[:email]\n\
+                 dana:agent:{phc}:dana@example.com\n\
+                 lee:admin:{phc}\n\
+                 old:{phc}: old.admin@example.org \n"
+            ),
+        )
+        .unwrap();
+        let audit = Arc::new(AuditLog::open(dir.path(), Default::default()).unwrap());
+        let mut cfg = config(dir.path(), &phc);
+        cfg.staff_file = Some(staff_file);
+        let auth = Auth::load(&cfg, audit).unwrap();
+        let contact = |name: &str, role, email: Option<&str>| StaffContact {
+            name: name.into(),
+            role,
+            email: email.map(str::to_string),
+        };
+        assert_eq!(
+            auth.directory(),
+            vec![
+                contact("dana", Role::Agent, Some("dana@example.com")),
+                contact("lee", Role::Admin, None),
+                contact("old", Role::Admin, Some("old.admin@example.org")),
+                contact("root", Role::Admin, None),
+            ]
+        );
+        let shown = format!("{:?}", auth.directory());
+        assert!(!shown.contains("example.com"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_staff_email_stops_start_up_naming_the_line_not_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let phc = password::hash_password("pw");
+        for bad in ["dana at example.com", "dana@localhost", "", "a@b.com:x"] {
+            let path = dir.path().join("staff");
+            std::fs::write(
+                &path,
+                format!("lee:admin:{phc}:lee@example.com\n\ndana:agent:{phc}:{bad}\n"),
+            )
+            .unwrap();
+            let Err(err) = read_staff_file(&path) else {
+                panic!("{bad:?} was accepted");
+            };
+            assert!(
+                matches!(&err, AuthSetupError::BadLine { line: 3, problem, .. } if problem.contains("email")),
+                "{bad:?}: {err}"
+            );
+            if !bad.is_empty() {
+                assert!(!err.to_string().contains(bad), "{err}");
+            }
+        }
     }
 
     #[test]

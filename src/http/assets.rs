@@ -1,4 +1,5 @@
-//! The browser app, embedded in the binary so it runs from any directory.
+//! The browser app, embedded in the binary so it runs from any directory:
+//! the board at `/`, the staff analytics page at `/analytics`.
 
 use axum::Router;
 use axum::extract::Path;
@@ -17,6 +18,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "index.html",
         "text/html; charset=utf-8",
         include_bytes!("../../static/index.html"),
+    ),
+    (
+        "analytics.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../static/analytics.html"),
+    ),
+    (
+        "analytics.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/analytics.js"),
+    ),
+    (
+        "analytics.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/analytics.css"),
     ),
     (
         "app.js",
@@ -73,6 +89,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { asset("index.html") }))
+        .route("/analytics", get(|| async { asset("analytics.html") }))
         .route(
             "/static/{file}",
             get(|Path(file): Path<String>| async move { asset(&file) }),

@@ -8,6 +8,7 @@
 //! the plain-HTTP redirect in `redirect.rs`.
 
 mod admin;
+mod analytics;
 mod assets;
 pub mod auth;
 mod conversation;
@@ -17,6 +18,7 @@ pub mod layers;
 mod observe;
 pub mod redirect;
 mod tickets;
+mod webhooks;
 
 use axum::Router;
 
@@ -32,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .merge(health::routes())
         .merge(tickets::routes())
         .merge(export::routes())
+        .merge(webhooks::routes())
+        .merge(analytics::routes())
         .merge(conversation::routes())
         .merge(admin::routes())
         .merge(auth::routes())

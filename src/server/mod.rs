@@ -172,6 +172,72 @@ pub async fn run(
         Arc::new(AuditLog::open(&args.data_dir, rotation).with_context(|| {
             format!("cannot open the audit log in {}", args.data_dir.display())
         })?);
+    let origins = Arc::new(
+        Origins::new(args.public_origin.as_deref(), &args.allowed_origins, addr)
+            .map_err(|e| anyhow::anyhow!("--public-origin/--allowed-origins: {e}"))?,
+    );
+    let auth = Arc::new(load_auth(&args, addr, audit.clone())?);
+    let credentials: Option<std::path::PathBuf> =
+        std::env::var_os("CREDENTIALS_DIRECTORY").map(Into::into);
+    let smtp = crate::notify::smtp::SmtpSettings::from_args(
+        &args.smtp,
+        credentials.as_deref(),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // With email on, follow tokens are derived from a key, so the
+    // creation email can carry the link without the token being stored.
+    let follow_key: Option<Arc<[u8]>> = match &smtp {
+        None => None,
+        Some(_) => Some(
+            crate::notify::smtp::load_follow_key(&args.data_dir)
+                .with_context(|| {
+                    format!(
+                        "cannot read or create the follow key in {}",
+                        args.data_dir.display()
+                    )
+                })?
+                .into(),
+        ),
+    };
+    let email = match (&smtp, &follow_key) {
+        (Some(settings), Some(key)) => {
+            let origin = origins.public().trim_end_matches('/').to_string();
+            let key = key.clone();
+            let link: crate::notify::smtp::FollowLink = Arc::new(move |id| {
+                format!(
+                    "{origin}/#follow={id}:{}",
+                    crate::service::derived_follow_token(&key, id)
+                )
+            });
+            let mailer = crate::notify::smtp::Mailer::new(settings, link)
+                .map_err(|e| anyhow::anyhow!("--smtp-*: {e}"))?;
+            tracing::info!(host = %settings.host, port = settings.port, tls = ?settings.mode, "email on");
+            Some(crate::notify::EmailSetup {
+                mailer: Arc::new(mailer),
+                domain: url::Url::parse(origins.public())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| "localhost".into()),
+                staff: auth.directory(),
+            })
+        }
+        _ => None,
+    };
+    let notify_config = match &args.webhooks_config {
+        None => crate::notify::NotifyConfig::default(),
+        Some(path) => crate::notify::NotifyConfig::load(path, credentials.as_deref())
+            .map_err(|e| anyhow::anyhow!("--webhooks-config {e}"))?,
+    };
+    let outbound =
+        crate::notify::Notifier::open(notify_config, &args.data_dir, origins.public(), email)
+            .with_context(|| {
+                format!(
+                    "cannot open the outbox {} in {}",
+                    crate::notify::outbox::FILE,
+                    args.data_dir.display()
+                )
+            })?;
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
@@ -184,10 +250,12 @@ pub async fn run(
             sync: args.ws.sync(),
             autoclose: args.autoclose(),
             comments: args.comment_rules(),
+            follow_key,
         },
         analyzer,
         audit.clone(),
         Some(observer),
+        Some(outbound.clone() as Arc<dyn crate::service::Outbound>),
     )?;
     // Batched audit entries (failed logins, refused tokens) are synced at
     // most once per interval, and once more at shutdown.
@@ -204,17 +272,12 @@ pub async fn run(
         })
     };
     let final_flush = audit.clone();
-    let auth = Arc::new(load_auth(&args, addr, audit)?);
     tracing::info!(
         data_dir = %args.data_dir.display(),
         tickets = service.store().len(),
         "store loaded"
     );
 
-    let origins = Arc::new(
-        Origins::new(args.public_origin.as_deref(), &args.allowed_origins, addr)
-            .map_err(|e| anyhow::anyhow!("--public-origin/--allowed-origins: {e}"))?,
-    );
     let limits = Arc::new(Limits::new(&args.limits.policy()));
     tracing::info!(origins = ?origins.all(), "WebSocket origins allowed");
     if !addr.ip().is_loopback() && args.public_origin.is_none() && args.allowed_origins.is_empty() {
@@ -227,6 +290,42 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     limits.spawn_pruner(args.limits.limiter_prune_interval(), stop.clone());
+    {
+        let service = Arc::downgrade(&service);
+        let audit = final_flush.clone();
+        outbound.set_alarm(Box::new(move |disabled| {
+            let since = disabled.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            tracing::error!(
+                endpoint = %disabled.endpoint,
+                failing_since = %since,
+                last_error = %disabled.last_error,
+                "outbound endpoint disabled after failing too long; its pending deliveries are failed (enable it and redeliver through /api/webhooks)"
+            );
+            if let Some(service) = service.upgrade() {
+                service.announce_to_staff(&crate::events::Event::EndpointDisabled {
+                    endpoint: &disabled.endpoint,
+                    failing_since: &since,
+                    last_error: &disabled.last_error,
+                });
+            }
+            let entry = crate::audit::AuditEntry {
+                time: chrono::Utc::now(),
+                admin: crate::tickets::SYSTEM_ACTOR.to_string(),
+                action: "notify_endpoint_disabled".into(),
+                outcome: "failure",
+                ticket_id: None,
+                client: None,
+                before: None,
+                after: Some(serde_json::json!({ "endpoint": disabled.endpoint })),
+                reason: Some(format!("failing since {since}: {}", disabled.last_error)),
+            };
+            if let Err(e) = audit.record_batched(entry) {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+        }));
+    }
+    crate::notify::deliver::spawn(outbound.clone(), metrics.clone(), stop.clone())
+        .map_err(|e| anyhow::anyhow!("--webhooks-config: {e}"))?;
     let state = AppState {
         service: service.clone(),
         auth,
@@ -239,6 +338,7 @@ pub async fn run(
         bulk_sends: Arc::new(tokio::sync::Semaphore::new(
             2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
         )),
+        notifier: outbound,
     };
     let app: Router = Router::new()
         .merge(crate::http::routes())

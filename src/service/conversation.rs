@@ -75,12 +75,22 @@ pub enum CommentDone {
     Linked(super::Submitted),
 }
 
-/// A new follow token and the hash that is kept of it.
-pub(super) fn new_follow_token() -> (String, String) {
-    let bytes: [u8; 32] = rand::random();
-    let token = hex(&bytes);
+/// A new follow token and the hash that is kept of it: derived from the
+/// follow key and the ticket id when there is a key, else random.
+pub(super) fn new_follow_token(key: Option<&[u8]>, id: &TicketId) -> (String, String) {
+    let token = match key {
+        Some(key) => derived_follow_token(key, id),
+        None => hex(&rand::random::<[u8; 32]>()),
+    };
     let hash = follow_hash(&token);
     (token, hash)
+}
+
+/// The follow token of ticket `id` under `key`: HMAC-SHA256, 64 hex
+/// characters, as unguessable as a random one without the key.
+pub fn derived_follow_token(key: &[u8], id: &TicketId) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    hex(ring::hmac::sign(&key, id.as_bytes()).as_ref())
 }
 
 fn follow_hash(token: &str) -> String {
@@ -326,11 +336,17 @@ impl Service {
         body: CommentBody,
         client: Option<IpAddr>,
     ) -> Result<CommentDone, ServiceError> {
-        let new = NewTicket::parse(
+        let mut new = NewTicket::parse(
             body.into_inner(),
             closed.request_details.system.clone(),
             closed.request_details.requester.clone(),
         )?;
+        // The requester's address carries over: they hear of the new ticket.
+        new.email = closed
+            .private
+            .requester_email
+            .clone()
+            .and_then(|e| crate::tickets::EmailAddress::parse(e).ok());
         let submitted = self.create(new, Some(closed.request_id)).await?;
         tracing::info!(
             ticket.id = %submitted.ticket.request_id,

@@ -6,11 +6,12 @@
 //! bus. It knows no transport: `/ws`, HTTP and any future adapter call the
 //! same methods and receive the same broadcasts.
 
+mod analytics;
 mod conversation;
 mod export;
 mod sla_timer;
 
-pub use conversation::{CommentDone, CommentRequest, Participant};
+pub use conversation::{CommentDone, CommentRequest, Participant, derived_follow_token};
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -175,6 +176,10 @@ pub struct ServiceConfig {
     pub autoclose: Option<Duration>,
     /// The edit window and the most comments a ticket holds.
     pub comments: CommentRules,
+    /// When set, follow tokens are derived from it and the ticket id (so
+    /// an email sent later can carry the link without the token ever being
+    /// stored); otherwise they are random.
+    pub follow_key: Option<Arc<[u8]>>,
 }
 
 /// The bounds of a client's first sync and of resuming.
@@ -235,6 +240,13 @@ pub trait CommitObserver: Send + Sync + 'static {
     /// An SLA clock (`first_response`, `resolution`) of a ticket of
     /// `priority` was announced at risk or breached (`at_risk`, `breached`).
     fn sla_announced(&self, _clock: &'static str, _state: &'static str, _priority: &'static str) {}
+}
+
+/// Outbound notifications' durable queue (`notify::Notifier`), handed each
+/// durable batch in the store's writer thread before anyone hears of it:
+/// what it queues must be on disk when it returns.
+pub trait Outbound: Send + Sync + 'static {
+    fn committed(&self, batch: &Committed<'_>, published: &[Published]);
 }
 
 /// A staff member's change to the tickets.
@@ -322,6 +334,7 @@ pub struct Service {
     /// connects meanwhile. A std Mutex, never held across an `.await`.
     initial: Mutex<Option<FirstSync>>,
     comment_rules: CommentRules,
+    follow_key: Option<Arc<[u8]>>,
     /// What the SLA clocks are measured against.
     sla_policy: Arc<crate::sla::Policy>,
 }
@@ -352,6 +365,7 @@ impl Service {
         analyzer: Arc<Analyzer>,
         audit: Arc<AuditLog>,
         observer: Option<Arc<dyn CommitObserver>>,
+        outbound: Option<Arc<dyn Outbound>>,
     ) -> Result<Arc<Service>, OpenError> {
         let bus = Bus::new(config.client_queue);
         let stats_dirty = Arc::new(Notify::new());
@@ -374,6 +388,9 @@ impl Service {
                     .iter()
                     .map(|(version, outcome)| Published::change(*version, &outcome_event(outcome)))
                     .collect();
+                if let Some(outbound) = &outbound {
+                    outbound.committed(batch, &published);
+                }
                 {
                     let mut ring = replay.lock().unwrap_or_else(|p| p.into_inner());
                     for p in &published {
@@ -429,6 +446,7 @@ impl Service {
             sync: config.sync,
             initial: Mutex::new(None),
             comment_rules: config.comments,
+            follow_key: config.follow_key,
             sla_policy: sla_policy.clone(),
         });
         schedule.fill(&service.store.all(), &sla_policy);
@@ -456,7 +474,8 @@ impl Service {
             .analyzer
             .analyze(new.description.as_str(), new.system.as_str());
         let mut ticket = Ticket::create(new, triage, Utc::now());
-        let (follow_token, hash) = conversation::new_follow_token();
+        let (follow_token, hash) =
+            conversation::new_follow_token(self.follow_key.as_deref(), &ticket.request_id);
         ticket.private.follow_token_sha256 = Some(hash);
         ticket.linked_to = linked_to;
         match self
@@ -590,6 +609,12 @@ impl Service {
         }
         result?;
         Ok(done.expect("success has a result"))
+    }
+
+    /// Records a staff action that is not a change to the tickets (an
+    /// outbound redelivery), synced before it returns.
+    pub async fn audit_record(&self, entry: crate::audit::AuditEntry) -> std::io::Result<()> {
+        self.audit.record(entry).await
     }
 
     /// The newest audit entries, newest first.
@@ -738,6 +763,12 @@ impl Service {
     }
 
     /// Every later event, as encoded frames (see [`Service::sync`]).
+    /// Tells every signed-in staff client something that is not a change
+    /// to the tickets (an outbound endpoint was disabled).
+    pub fn announce_to_staff(&self, event: &Event<'_>) {
+        self.bus.publish(Published::for_staff(event));
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.bus.subscribe()
     }

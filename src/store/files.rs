@@ -362,7 +362,7 @@ pub fn write_stream(dir: &Path, meta: &StreamMeta) -> io::Result<()> {
 
 /// Replaces `dir/name` atomically: a temp file in the same directory,
 /// fsync, rename over the old one, fsync the directory.
-fn replace_file(dir: &Path, name: &str, tmp_prefix: &str, bytes: &[u8]) -> io::Result<()> {
+pub fn replace_file(dir: &Path, name: &str, tmp_prefix: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{tmp_prefix}.{}", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new()

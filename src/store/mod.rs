@@ -22,7 +22,7 @@
 mod files;
 mod writer;
 
-pub use files::{SNAPSHOT, STREAM, StreamMeta};
+pub use files::{SNAPSHOT, STREAM, StreamMeta, replace_file};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -103,6 +103,9 @@ pub struct Committed<'a> {
     /// Each change's outcome with the version it produced: consecutive,
     /// in commit order.
     pub changes: &'a [(u64, Outcome)],
+    /// Each change's ticket before it (none for a new ticket or a clear),
+    /// in the same order.
+    pub befores: &'a [Option<Arc<Ticket>>],
     /// How long the append and its fdatasync took.
     pub duration: Duration,
 }

@@ -539,16 +539,19 @@ fn commit(
             .store(base + applied.len() as u64, Ordering::Release);
     }
     let mut changes = Vec::with_capacity(applied.len());
+    let mut befores = Vec::with_capacity(applied.len());
     let mut replies = Vec::with_capacity(applied.len());
     for (n, (_, outcome, before, reply)) in applied.into_iter().enumerate() {
         changes.push((base + n as u64 + 1, outcome));
-        replies.push((before, reply));
+        befores.push(before);
+        replies.push(reply);
     }
     hook(&Committed {
         changes: &changes,
+        befores: &befores,
         duration,
     });
-    for ((version, outcome), (before, reply)) in changes.into_iter().zip(replies) {
+    for (((version, outcome), before), reply) in changes.into_iter().zip(befores).zip(replies) {
         let _ = reply.send(Ok(Applied {
             outcome,
             before,

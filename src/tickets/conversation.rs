@@ -184,6 +184,11 @@ pub struct Private {
     /// The SLA clocks (their view is the ticket's `sla`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<crate::sla::Sla>,
+    /// The requester's email address, if they gave one on submission: for
+    /// notifications only (personal data: never broadcast, listed, exported
+    /// or logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_email: Option<String>,
 }
 
 thread_local! {
@@ -221,7 +226,10 @@ pub(super) fn leave_out_view(_: &Option<crate::sla::SlaView>) -> bool {
 
 impl Private {
     pub fn is_empty(&self) -> bool {
-        self.follow_token_sha256.is_none() && self.comments.is_empty() && self.sla.is_none()
+        self.follow_token_sha256.is_none()
+            && self.comments.is_empty()
+            && self.sla.is_none()
+            && self.requester_email.is_none()
     }
 
     /// Applies a change; returns the comment as it now is.

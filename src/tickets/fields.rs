@@ -1,4 +1,5 @@
-//! The three submitted fields, each a type that can only hold a valid value.
+//! The submitted fields, each a type that can only hold a valid value
+//! (and the email address shared with the staff file).
 
 use std::fmt;
 
@@ -21,6 +22,8 @@ pub enum FieldError {
         what: &'static str,
         code: u32,
     },
+    #[error("{field} is not a valid email address: {reason}")]
+    NotEmail { field: &'static str, reason: String },
     #[error("{field} is required")]
     Missing { field: &'static str },
     #[error("{field} must be a string")]
@@ -39,6 +42,7 @@ impl FieldError {
             | FieldError::TooLong { field, .. }
             | FieldError::ControlChar { field }
             | FieldError::Invisible { field, .. }
+            | FieldError::NotEmail { field, .. }
             | FieldError::Missing { field }
             | FieldError::NotString { field } => field,
             FieldError::Unknown { field } => field,
@@ -218,6 +222,110 @@ text_field!(
     500
 );
 
+/// An email address: a requester's (optional on `submit_ticket`) or a staff
+/// member's (the staff file's fourth field). Trimmed, at most 254
+/// characters, an RFC 5322 `local@domain` (the `email_address` crate, which
+/// the mailer's own address type uses too) held to a stricter shape than the
+/// RFC: exactly one `@`, no quoted local part, a domain with at least one
+/// dot and no `[IP]` literal, no display name, and no whitespace, control or
+/// invisible formatting character anywhere. An address is personal data:
+/// it is kept with a ticket's private part and never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// The longest address accepted, in characters (RFC 5321's path limit
+    /// less the angle brackets).
+    pub const MAX_CHARS: usize = 254;
+
+    /// Trims and checks an address; the error names the field `email`.
+    pub fn parse(raw: String) -> Result<Self, FieldError> {
+        const FIELD: &str = "email";
+        let bad = |reason: &str| FieldError::NotEmail {
+            field: FIELD,
+            reason: reason.to_string(),
+        };
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(FieldError::Empty { field: FIELD });
+        }
+        let len = text.chars().count();
+        if len > Self::MAX_CHARS {
+            return Err(FieldError::TooLong {
+                field: FIELD,
+                len,
+                max: Self::MAX_CHARS,
+            });
+        }
+        if text.chars().any(|c| c.is_control()) {
+            return Err(FieldError::ControlChar { field: FIELD });
+        }
+        if text.chars().any(char::is_whitespace) {
+            return Err(bad("it contains a space"));
+        }
+        for c in text.chars() {
+            if let Some(what) = invisible(Kind::Name, None, c, None) {
+                return Err(FieldError::Invisible {
+                    field: FIELD,
+                    what,
+                    code: c as u32,
+                });
+            }
+        }
+        let Some((local, domain)) = text.split_once('@') else {
+            return Err(bad("it needs an @ between the name and the domain"));
+        };
+        if domain.contains('@') {
+            return Err(bad("it has more than one @"));
+        }
+        if local.is_empty() {
+            return Err(bad("nothing before the @"));
+        }
+        if local.starts_with('"') {
+            return Err(bad("a quoted name before the @ is not accepted"));
+        }
+        if !domain.contains('.') {
+            return Err(bad("the domain needs a dot (example.com)"));
+        }
+        let options = ::email_address::Options::default()
+            .with_required_tld()
+            .without_domain_literal()
+            .without_display_text();
+        ::email_address::EmailAddress::parse_with_options(text, options)
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(EmailAddress(if text.len() == raw.len() {
+            raw
+        } else {
+            text.to_string()
+        }))
+    }
+
+    /// Parses an optional field: absent, or blank (an empty form input),
+    /// is no address.
+    pub fn parse_optional(raw: Option<String>) -> Result<Option<Self>, FieldError> {
+        match raw {
+            Some(raw) if !raw.trim().is_empty() => EmailAddress::parse(raw).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Personal data: `{:?}` does not print the address (a derived `Debug`
+/// would put it in any log line that formats a `NewTicket`).
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EmailAddress(…)")
+    }
+}
+
 /// Takes the string fields `names` out of a JSON object, refusing unknown
 /// keys, missing fields and wrong types, each with a message naming the
 /// field. Shared by every transport, so validation lives in one place.
@@ -348,6 +456,124 @@ mod tests {
         }
         let err = Description::parse("bad \u{202E}gnp.exe".into()).unwrap_err();
         assert!(err.to_string().contains("U+202E"), "{err}");
+    }
+
+    #[test]
+    fn email_is_trimmed_and_checked() {
+        let e = EmailAddress::parse("  ana.lopez+it@mail.example.com ".into()).unwrap();
+        assert_eq!(e.as_str(), "ana.lopez+it@mail.example.com");
+        assert!(EmailAddress::parse("élodie@exemple.fr".into()).is_ok());
+        for bad in [
+            "ana",
+            "@example.com",
+            "ana@",
+            "ana@localhost",
+            "ana@@example.com",
+            "ana@b@example.com",
+            "an a@example.com",
+            "ana@exa mple.com",
+            "ana@example..com",
+            "ana@-example.com",
+            ".ana@example.com",
+            "ana.@example.com",
+            "\"ana\"@example.com",
+            "ana@[192.0.2.1]",
+            "Ana <ana@example.com>",
+            "ana@example.com\r\nBcc: x@example.com",
+            "ana\u{202E}@example.com",
+            "ana\u{200B}@example.com",
+        ] {
+            let err = EmailAddress::parse(bad.into()).unwrap_err();
+            assert_eq!(err.field(), "email", "{bad:?}: {err}");
+        }
+        let local = "a".repeat(64);
+        let label = "b".repeat(63);
+        let long = format!("{local}@{label}.{label}.{label}.{}.com", "c".repeat(50));
+        assert!(long.chars().count() > 254);
+        assert!(matches!(
+            EmailAddress::parse(long).unwrap_err(),
+            FieldError::TooLong {
+                field: "email",
+                max: 254,
+                ..
+            }
+        ));
+        assert_eq!(
+            EmailAddress::parse("  ".into()),
+            Err(FieldError::Empty { field: "email" })
+        );
+        assert_eq!(EmailAddress::parse_optional(Some(" ".into())), Ok(None));
+        assert_eq!(EmailAddress::parse_optional(None), Ok(None));
+        assert!(!format!("{e:?}").contains("ana"), "Debug hides the address");
+    }
+
+    #[test]
+    fn submission_takes_an_optional_email() {
+        use crate::tickets::NewTicket;
+        use serde_json::json;
+        let base = json!({"description": "VPN drops", "system": "VPN", "requester": "Ana"});
+        assert_eq!(NewTicket::from_json(base.clone()).unwrap().email, None);
+        let mut with = base.clone();
+        with["email"] = json!(" ana@example.com ");
+        let new = NewTicket::from_json(with).unwrap();
+        assert_eq!(new.email.unwrap().as_str(), "ana@example.com");
+        let mut blank = base.clone();
+        blank["email"] = json!("");
+        assert_eq!(NewTicket::from_json(blank).unwrap().email, None);
+        let mut bad = base.clone();
+        bad["email"] = json!("ana at example");
+        assert_eq!(NewTicket::from_json(bad).unwrap_err().field(), "email");
+        let mut number = base;
+        number["email"] = json!(7);
+        assert_eq!(
+            NewTicket::from_json(number),
+            Err(FieldError::NotString { field: "email" })
+        );
+    }
+
+    #[test]
+    fn the_requester_email_stays_out_of_events_listings_exports_and_audit() {
+        use crate::events::Event;
+        use crate::tickets::{NewTicket, Ticket, conversation, export};
+        use serde_json::json;
+        let new = NewTicket::from_json(json!({
+            "description": "VPN drops", "system": "VPN", "requester": "Ana",
+            "email": "ana.secret@example.com"
+        }))
+        .unwrap();
+        let triage = crate::triage::Analyzer::builtin().analyze("VPN drops", "VPN");
+        let ticket = Ticket::create(new, triage, chrono::Utc::now());
+        assert_eq!(
+            ticket.private.requester_email.as_deref(),
+            Some("ana.secret@example.com")
+        );
+        let secret = "ana.secret";
+        // Events (new_ticket and the rest share the ticket's serialization).
+        let frame = Event::NewTicket(&ticket).encode(None);
+        assert!(!frame.as_str().contains(secret), "{}", frame.as_str());
+        assert!(
+            !Event::TicketUpdated(&ticket)
+                .encode_change(3)
+                .as_str()
+                .contains(secret)
+        );
+        // Listings and the audit's before/after copies.
+        let listed = serde_json::to_string(&ticket).unwrap();
+        assert!(!listed.contains(secret));
+        assert!(
+            !serde_json::to_value(&ticket)
+                .unwrap()
+                .to_string()
+                .contains(secret)
+        );
+        // The CSV export.
+        let csv = export::rows([&ticket]).unwrap();
+        assert!(!String::from_utf8(csv).unwrap().contains(secret));
+        // Only the store's own files keep it, and read it back.
+        let stored = conversation::storing(|| serde_json::to_string(&ticket).unwrap());
+        assert!(stored.contains("ana.secret@example.com"));
+        let back: Ticket = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.private.requester_email, ticket.private.requester_email);
     }
 
     #[test]

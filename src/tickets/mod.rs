@@ -5,6 +5,7 @@
 //! Values here are parsed, not validated: once a [`Description`] exists it is
 //! within its limits. Nothing in this module does I/O or knows a transport.
 
+pub mod analytics;
 pub mod conversation;
 pub mod export;
 mod fields;
@@ -16,8 +17,8 @@ pub use conversation::{
     Author, Comment, CommentChange, CommentError, CommentKind, CommentRules, Private, Visibility,
 };
 pub use fields::{
-    Assignee, CommentBody, Description, FieldError, PendingReason, Requester, SystemName, TeamName,
-    take_strings,
+    Assignee, CommentBody, Description, EmailAddress, FieldError, PendingReason, Requester,
+    SystemName, TeamName, take_strings,
 };
 pub use lifecycle::{InvalidTransition, REQUESTER_ACTOR, Role, SYSTEM_ACTOR, Staff, Status};
 pub use service_level::{SlaAnnouncement, SlaClock};
@@ -91,6 +92,10 @@ pub struct Ticket {
     /// The closed ticket this one continues (a requester replied to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_to: Option<TicketId>,
+    /// How many times it went back to work after being resolved (absent
+    /// while zero, so tickets that never reopened look as they always did).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reopen_count: u32,
     /// The SLA clocks as they stand (`due_at` and `state` of the first
     /// response and the resolution); derived from the stored clocks at each
     /// change and at load, never read back (nor written to the store's
@@ -119,19 +124,27 @@ pub struct NewTicket {
     pub description: Description,
     pub system: SystemName,
     pub requester: Requester,
+    /// Where the requester wants to hear about the ticket (optional); it
+    /// goes into the ticket's private part, never into an event or listing.
+    pub email: Option<EmailAddress>,
 }
 
 impl NewTicket {
-    /// Parses a submission's JSON (`{"description","system","requester"}`),
-    /// as both the WebSocket and the HTTP paths receive it.
+    /// Parses a submission's JSON (`{"description","system","requester",
+    /// "email"?}`), as both the WebSocket and the HTTP paths receive it.
     pub fn from_json(value: serde_json::Value) -> Result<Self, FieldError> {
-        let [description, system, requester] =
-            take_strings(value, ["description", "system", "requester"], &[])?;
-        NewTicket::parse(
+        let [description, system, requester, email] = take_strings(
+            value,
+            ["description", "system", "requester", "email"],
+            &["email"],
+        )?;
+        let mut new = NewTicket::parse(
             description.unwrap_or_default(),
             system.unwrap_or_default(),
             requester.unwrap_or_default(),
-        )
+        )?;
+        new.email = EmailAddress::parse_optional(email)?;
+        Ok(new)
     }
 
     /// Parses the three submitted fields; the error names the first bad one.
@@ -144,6 +157,7 @@ impl NewTicket {
             description: Description::parse(description)?,
             system: SystemName::parse(system)?,
             requester: Requester::parse(requester)?,
+            email: None,
         })
     }
 }
@@ -173,8 +187,12 @@ impl Ticket {
             pending_reason: None,
             closed_at: None,
             linked_to: None,
+            reopen_count: 0,
             sla: None,
-            private: Private::default(),
+            private: Private {
+                requester_email: new.email.map(EmailAddress::into_inner),
+                ..Private::default()
+            },
         }
     }
 
@@ -519,6 +537,9 @@ impl Ticket {
         if next == self.status {
             return Ok(());
         }
+        if self.status.is_done() && !next.is_done() {
+            self.reopen_count = self.reopen_count.saturating_add(1);
+        }
         match next {
             Status::Resolved => self.resolved_at = Some(at),
             Status::Closed => self.closed_at = Some(at),
@@ -531,6 +552,10 @@ impl Ticket {
         self.updated_at = at;
         Ok(())
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The score an admin-pinned priority gets: the middle of its band, so

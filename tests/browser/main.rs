@@ -1973,3 +1973,195 @@ async fn an_sla_countdown_turns_amber_then_red_with_a_short_test_policy() {
         })
         .await;
 }
+
+/// A JS expression: the sum of column `column` (0: the first number) of
+/// the analytics table `table`.
+fn column_sum(table: &str, column: usize) -> String {
+    format!(
+        "[...document.querySelectorAll('#{table} tbody tr')].reduce((n, tr) => n + Number(tr.querySelectorAll('td')[{column}].textContent), 0)"
+    )
+}
+
+/// Waits for the analytics page's first report: three charts drawn.
+async fn wait_analytics_drawn(page: &Page) {
+    page.wait_for(
+        "the analytics charts",
+        "document.getElementById('analytics').dataset.state === 'ready' \
+         && document.querySelectorAll('.an-svg svg[role=img]').length === 3 \
+         && document.querySelectorAll('#c-flow polyline.an-line').length === 2 \
+         && document.querySelector('#c-backlog path.an-area') \
+         && document.querySelectorAll('#c-age rect.an-bar').length > 0",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn analytics_page_draws_charts_and_follows_changes_live() {
+    let Some(browser) =
+        Browser::start("analytics_page_draws_charts_and_follows_changes_live").await
+    else {
+        return;
+    };
+    let app = staff_app().await;
+    let mut ids = Vec::new();
+    for text in [
+        "Outlook crashes for the whole sales team",
+        "Printer on floor 3 jams",
+        "VPN drops every 15 minutes",
+    ] {
+        ids.push(submit(&app, text).await);
+    }
+    let token = app.login_token("dana", STAFF_PASSWORD).await;
+    let resp = app
+        .http()
+        .post(format!("{}/api/tickets/{}/resolve", app.base_url(), ids[1]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    browser
+        .run(async {
+            // From the board's staff panel, in the same tab: the session goes along.
+            let page = open(&browser, &app, DESKTOP).await;
+            login_as(&page, "dana", STAFF_PASSWORD).await;
+            page.find("#analytics-link").await.click().await;
+            wait_analytics_drawn(&page).await;
+            assert_eq!(page.js("location.pathname").await, "/analytics");
+            assert_eq!(page.js("document.getElementById('signin').hidden").await, true);
+            assert_eq!(page.find("#who").await.text().await, "dana · Agent");
+            page.wait_for(
+                "the analytics page live",
+                "document.getElementById('conn').dataset.state === 'connected'",
+            )
+            .await;
+
+            // The headline figures.
+            assert_eq!(page.find("#k-created").await.text().await, "3");
+            assert_eq!(page.find("#k-resolved").await.text().await, "1");
+            assert_eq!(page.find("#k-backlog").await.text().await, "2");
+
+            // The created/resolved table hides behind its toggle.
+            let toggle = "button[aria-controls=t-flow]";
+            let expanded = format!("document.querySelector('{toggle}').getAttribute('aria-expanded')");
+            assert_eq!(page.js(&expanded).await, "false");
+            assert_eq!(page.js("document.getElementById('t-flow').hidden").await, true);
+            page.find(toggle).await.click().await;
+            assert_eq!(page.js(&expanded).await, "true");
+            assert_eq!(page.js("document.getElementById('t-flow').checkVisibility()").await, true);
+            assert_eq!(
+                page.js("document.querySelector('#t-flow caption').textContent").await,
+                "Tickets created and resolved per day (UTC)"
+            );
+            assert_eq!(page.js("document.querySelectorAll('#t-flow tbody tr').length").await, 30);
+            assert_eq!(page.js(&column_sum("t-flow", 0)).await, 3);
+            assert_eq!(page.js(&column_sum("t-flow", 1)).await, 1);
+            // The other tables stay folded; the age table counts the two open tickets.
+            assert_eq!(page.js("document.getElementById('t-age').hidden").await, true);
+            assert_eq!(
+                page.js("document.querySelector('#t-age tr[data-band=all] td:last-child').textContent").await,
+                "2"
+            );
+            // And back.
+            page.find(toggle).await.click().await;
+            assert_eq!(page.js(&expanded).await, "false");
+            assert_eq!(page.js("document.getElementById('t-flow').hidden").await, true);
+            page.find(toggle).await.click().await;
+
+            // Live: a ticket submitted elsewhere is counted without a reload.
+            page.js("(window.analyticsMarker = 'same page', true)").await;
+            submit(&app, "Scanner offline in the mail room").await;
+            page.wait_for(
+                "the new ticket counted in the table",
+                &format!("{} === 4", column_sum("t-flow", 0)),
+            )
+            .await;
+            assert_eq!(page.find("#k-created").await.text().await, "4");
+            page.wait_for("the backlog tile", "document.getElementById('k-backlog').textContent === '3'")
+                .await;
+            assert_eq!(page.js("window.analyticsMarker").await, "same page");
+            // The chart was drawn again with it: the age bars stack to 3.
+            assert_eq!(
+                page.js("document.querySelector('#c-age text.an-total').textContent").await,
+                "3"
+            );
+            assert_no_console_errors(&page).await;
+            let shot = page.save_full_screenshot(DESKTOP, "desktop-analytics").await;
+            let png = std::fs::read(&shot).unwrap();
+            assert!(png.len() > 1000 && png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
+
+            // Straight to /analytics in a new browser: the page's own sign-in,
+            // and no horizontal scroll at phone width.
+            let phone = browser
+                .open(&format!("{}/analytics", app.base_url()), &spki(&app), PHONE)
+                .await;
+            phone
+                .wait_for("the sign-in form", "!document.getElementById('signin').hidden")
+                .await;
+            assert_eq!(phone.js("document.getElementById('report').hidden").await, true);
+            phone.find("#l-username").await.type_text("lee").await;
+            phone.find("#l-password").await.type_text(STAFF_PASSWORD).await;
+            phone.find("#login-button").await.click().await;
+            wait_analytics_drawn(&phone).await;
+            assert_eq!(phone.find("#k-created").await.text().await, "4");
+            assert_eq!(
+                phone.js("document.documentElement.scrollWidth <= document.documentElement.clientWidth").await,
+                true
+            );
+            // A range the server refuses is explained, the figures kept.
+            phone
+                .js("(document.getElementById('r-from').value = '2026-12-05', document.getElementById('r-to').value = '2026-12-01', true)")
+                .await;
+            phone.find("#range-apply").await.click().await;
+            phone
+                .wait_for(
+                    "the mistake explained",
+                    "document.getElementById('range-status').textContent === 'From must be on or before To.'",
+                )
+                .await;
+            // More than 366 days: the server's refusal, shown as it says it.
+            phone
+                .js("(document.getElementById('r-from').value = '2024-01-01', document.getElementById('r-to').value = '2025-12-31', true)")
+                .await;
+            phone.find("#range-apply").await.click().await;
+            phone
+                .wait_for(
+                    "the refusal explained",
+                    "document.getElementById('range-status').textContent.startsWith('from: the range holds 731 day buckets')",
+                )
+                .await;
+            assert_eq!(phone.find("#k-created").await.text().await, "4");
+            let refused: Vec<Value> = phone.console().await;
+            assert!(
+                refused.iter().all(|e| e["level"] != "SEVERE"
+                    || e["message"].as_str().unwrap_or_default().contains("/api/analytics?from=2024-01-01&to=2025-12-31 - Failed to load resource: the server responded with a status of 400")),
+                "{refused:?}"
+            );
+            // Weeks, kept in the URL.
+            phone.find("#range-reset").await.click().await;
+            phone
+                .wait_for("the last 30 days again", "document.getElementById('range-status').textContent === ''")
+                .await;
+            // The form shows the period drawn: 30 days, today the last.
+            let from = phone.js("document.getElementById('r-from').value").await;
+            let to = phone.js("document.getElementById('r-to').value").await;
+            let day = |v: &Value| v.as_str().unwrap().parse::<chrono::NaiveDate>().unwrap();
+            let today = chrono::Utc::now().date_naive();
+            // (Yesterday if midnight UTC passed since the page loaded.)
+            assert!([today, today.pred_opt().unwrap()].contains(&day(&to)), "{to}");
+            assert_eq!(day(&to) - day(&from), chrono::TimeDelta::days(29));
+            phone.find("#r-bucket option[value=week]").await.click().await;
+            phone.find("#range-apply").await.click().await;
+            phone
+                .wait_for("weekly buckets", "document.querySelector('#t-flow thead th').textContent === 'Week from'")
+                .await;
+            assert_eq!(
+                phone.js("location.search").await,
+                format!("?from={}&to={}&bucket=week", from.as_str().unwrap(), to.as_str().unwrap())
+            );
+            let shot = phone.save_full_screenshot(PHONE, "phone-analytics").await;
+            assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
+            assert_no_console_errors(&phone).await;
+        })
+        .await;
+}
