@@ -327,7 +327,7 @@ async fn staff_hear_of_an_assignment() {
         assigned["text"]
             .as_str()
             .unwrap()
-            .contains(&format!("?ticket={id}")),
+            .contains(&format!("?q={id}")),
         "{assigned:#}"
     );
     // No requester address was given: nobody else was emailed.
@@ -412,16 +412,7 @@ async fn a_refused_login_fails_the_email_and_shows_in_the_deliveries() {
     let admin = app.login_token("root", PASSWORD).await;
     let mut failed = None;
     for _ in 0..200 {
-        let list: Value = app
-            .http()
-            .get(format!("{}/api/webhooks/deliveries", app.base_url()))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = app.get_authed("/api/webhooks/deliveries", &admin).await;
         failed = list["attempts"]
             .as_array()
             .unwrap()

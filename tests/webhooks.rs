@@ -318,18 +318,8 @@ fn about(ticket: &str) -> impl Fn(&Received) -> bool + '_ {
 }
 
 async fn deliveries(app: &TestApp, token: &str) -> Value {
-    let resp = app
-        .http()
-        .get(format!(
-            "{}/api/webhooks/deliveries?limit=1000",
-            app.base_url()
-        ))
-        .bearer_auth(token)
-        .send()
+    app.get_authed("/api/webhooks/deliveries?limit=1000", token)
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -583,16 +573,7 @@ async fn an_endpoint_failing_too_long_is_disabled_and_staff_are_told() {
             .unwrap()
             .contains("redirects are not followed")
     );
-    let audit: Value = app
-        .http()
-        .get(format!("{}/api/audit?limit=1000", app.base_url()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = app.get_authed("/api/audit?limit=1000", &token).await;
     assert!(
         audit
             .as_array()

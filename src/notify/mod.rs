@@ -117,9 +117,9 @@ impl Notifier {
         }
     }
 
-    /// The browser app's address of a ticket.
+    /// The browser app's address of a ticket: the board searched for its id.
     pub fn ticket_link(&self, id: &crate::tickets::TicketId) -> String {
-        format!("{}/?ticket={id}", self.public_origin)
+        format!("{}/?q={id}", self.public_origin)
     }
 
     /// Rings an endpoint's bell (a redelivery, an enable).
@@ -147,14 +147,39 @@ impl Outbound for Notifier {
             };
             let priority = ticket.map(|t| t.priority);
             let staff_only = frame.audience == Audience::Staff;
+            let notice = ticket.map(|ticket| render::Notice {
+                event,
+                ticket,
+                before: before.as_deref(),
+                comment: match outcome {
+                    Outcome::Commented { comment, .. } => Some(&**comment),
+                    _ => None,
+                },
+                sla: match outcome {
+                    Outcome::SlaAnnounced { announcement, .. } => Some(announcement),
+                    _ => None,
+                },
+                link: self.ticket_link(&ticket.request_id),
+            });
+            let mut queue = |endpoint: &str, body: Arc<str>| {
+                deliveries.push(outbox::Delivery {
+                    id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+                    endpoint: endpoint.to_string(),
+                    event: event.to_string(),
+                    ticket: ticket.map(|t| t.request_id),
+                    version: *version,
+                    created: now,
+                    body,
+                });
+            };
             // The Standard Webhooks body, made once per event.
             let mut standard: Option<Arc<str>> = None;
             for endpoint in &self.config.endpoints {
                 if !endpoint.wants(event, priority, staff_only) {
                     continue;
                 }
-                let body: Arc<str> = match endpoint.kind {
-                    Kind::Webhook => standard
+                let body: Arc<str> = match (endpoint.kind, &notice) {
+                    (Kind::Webhook, _) => standard
                         .get_or_insert_with(|| {
                             let body = serde_json::json!({
                                 "type": event,
@@ -164,88 +189,39 @@ impl Outbound for Notifier {
                             Arc::from(body.to_string())
                         })
                         .clone(),
-                    Kind::Slack | Kind::Teams => {
-                        let Some(ticket) = ticket else {
-                            continue;
-                        };
-                        let (comment, sla) = match outcome {
-                            Outcome::Commented { comment, .. } => (Some(&**comment), None),
-                            Outcome::SlaAnnounced { announcement, .. } => {
-                                (None, Some(announcement))
-                            }
-                            _ => (None, None),
-                        };
-                        let notice = render::Notice {
-                            event,
-                            ticket,
-                            before: before.as_deref(),
-                            comment,
-                            sla,
-                            link: self.ticket_link(&ticket.request_id),
-                        };
-                        let value = if endpoint.kind == Kind::Slack {
-                            render::slack::message(&notice)
-                        } else {
-                            render::teams::card(&notice)
-                        };
-                        Arc::from(value.to_string())
-                    }
+                    (Kind::Slack, Some(notice)) => Arc::from(render::slack::message(notice).to_string()),
+                    (Kind::Teams, Some(notice)) => Arc::from(render::teams::card(notice).to_string()),
+                    // A clear names no ticket: nothing for a chat to show.
+                    (_, None) => continue,
                 };
-                deliveries.push(outbox::Delivery {
-                    id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-                    endpoint: endpoint.name.clone(),
-                    event: event.to_string(),
-                    ticket: ticket.map(|t| t.request_id),
-                    version: *version,
-                    created: now,
-                    body,
-                });
+                queue(&endpoint.name, body);
             }
-            if let (Some(email), Some(ticket)) = (&self.email, ticket) {
-                let (comment, sla) = match outcome {
-                    Outcome::Commented { comment, .. } => (Some(&**comment), None),
-                    Outcome::SlaAnnounced { announcement, .. } => (None, Some(announcement)),
-                    _ => (None, None),
+            let (Some(email), Some(notice)) = (&self.email, &notice) else {
+                continue;
+            };
+            let context = render::email::EmailContext {
+                staff: &email.staff,
+                domain: &email.domain,
+                follow_link: (event == "new_ticket").then(|| smtp::FOLLOW_LINK.to_string()),
+            };
+            for message in render::email::emails(notice, &context) {
+                let follow = (message.text.contains(smtp::FOLLOW_LINK)
+                    || message.html.contains(smtp::FOLLOW_LINK))
+                .then_some(notice.ticket.request_id);
+                let queued = smtp::QueuedEmail {
+                    to: message.to,
+                    subject: message.subject,
+                    message_id: message.message_id,
+                    in_reply_to: message.in_reply_to,
+                    text: message.text,
+                    html: message.html,
+                    kind: message.kind.to_string(),
+                    follow,
                 };
-                let notice = render::Notice {
-                    event,
-                    ticket,
-                    before: before.as_deref(),
-                    comment,
-                    sla,
-                    link: self.ticket_link(&ticket.request_id),
-                };
-                let context = render::email::EmailContext {
-                    staff: &email.staff,
-                    domain: &email.domain,
-                    follow_link: (event == "new_ticket").then(|| smtp::FOLLOW_LINK.to_string()),
-                };
-                for message in render::email::emails(&notice, &context) {
-                    let follow = (message.text.contains(smtp::FOLLOW_LINK)
-                        || message.html.contains(smtp::FOLLOW_LINK))
-                    .then_some(ticket.request_id);
-                    let queued = smtp::QueuedEmail {
-                        to: message.to,
-                        subject: message.subject,
-                        message_id: message.message_id,
-                        in_reply_to: message.in_reply_to,
-                        text: message.text,
-                        html: message.html,
-                        kind: message.kind.to_string(),
-                        follow,
-                    };
-                    deliveries.push(outbox::Delivery {
-                        id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-                        endpoint: EMAIL.to_string(),
-                        event: event.to_string(),
-                        ticket: Some(ticket.request_id),
-                        version: *version,
-                        created: now,
-                        body: Arc::from(
-                            serde_json::to_string(&queued).expect("an email serializes"),
-                        ),
-                    });
-                }
+                queue(
+                    EMAIL,
+                    Arc::from(serde_json::to_string(&queued).expect("an email serializes")),
+                );
             }
         }
         let first_wait = self

@@ -165,6 +165,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET path` over HTTPS with a Bearer token, as JSON (status checked).
+    pub async fn get_authed(&self, path: &str, token: &str) -> Value {
+        let resp = self
+            .http()
+            .get(format!("{}{path}", self.base_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
     /// Logs in over HTTPS and returns the session token.
     pub async fn login_token(&self, user: &str, password: &str) -> String {
         let body: Value = self
