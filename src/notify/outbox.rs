@@ -139,7 +139,9 @@ struct EndpointState {
 }
 
 struct Inner {
-    file: File,
+    /// Appended under the lock; synced outside it (any handle of the file
+    /// syncs what every handle wrote), so a sync never blocks the index.
+    file: Arc<File>,
     bytes: u64,
     /// Every delivery still held: pending, failed, and the last finished.
     entries: HashMap<String, Entry>,
@@ -206,7 +208,7 @@ impl Outbox {
         }
         let path = dir.join(FILE);
         let mut inner = Inner {
-            file: open_append(&path)?,
+            file: Arc::new(open_append(&path)?),
             bytes: 0,
             entries: HashMap::new(),
             finished: VecDeque::new(),
@@ -295,25 +297,15 @@ impl Outbox {
         if kept.is_empty() {
             return woken;
         }
-        let written = inner
-            .file
-            .write_all(&bytes)
-            .and_then(|()| inner.file.sync_data());
-        match written {
-            Ok(()) => inner.bytes += bytes.len() as u64,
-            Err(e) => {
-                if !inner.broken {
-                    tracing::error!(error = %e, file = FILE, "the outbox cannot be written: deliveries still go out, but a restart may lose those not yet delivered");
-                }
-                inner.broken = true;
-            }
-        }
+        let written = self.write(&mut inner, &bytes);
         for (delivery, next_at) in kept {
             if !woken.contains(&delivery.endpoint) {
                 woken.push(delivery.endpoint.clone());
             }
             insert_pending(&mut inner, delivery, 0, next_at);
         }
+        drop(inner);
+        self.sync(written);
         woken
     }
 
@@ -430,32 +422,54 @@ impl Outbox {
             serde_json::to_writer(&mut bytes, r).expect("serializes");
             bytes.push(b'\n');
         }
-        self.append(inner_ref, &bytes);
+        let written = self.write(inner_ref, &bytes);
         self.maybe_compact(inner_ref);
+        drop(inner);
+        // A retry scheduled need not be durable (lost, the delivery is only
+        // tried sooner after a restart); an end must be, so a delivered
+        // email is never sent again.
+        if state != State::Pending || disabled.is_some() {
+            self.sync(written);
+        }
         Some(Finished { attempt, disabled })
     }
 
-    fn append(&self, inner: &mut Inner, bytes: &[u8]) {
-        let written = inner
-            .file
-            .write_all(bytes)
-            .and_then(|()| inner.file.sync_data());
-        match written {
-            Ok(()) => inner.bytes += bytes.len() as u64,
+    /// Appends whole records; the handle to sync them with, unless the
+    /// write failed.
+    fn write(&self, inner: &mut Inner, bytes: &[u8]) -> Option<Arc<File>> {
+        match (&*inner.file).write_all(bytes) {
+            Ok(()) => {
+                inner.bytes += bytes.len() as u64;
+                Some(inner.file.clone())
+            }
             Err(e) => {
-                if !inner.broken {
-                    tracing::error!(error = %e, file = FILE, "the outbox cannot be written: deliveries still go out, but a restart may repeat or lose some");
-                }
-                inner.broken = true;
+                self.broken(inner, &e);
+                None
             }
         }
+    }
+
+    /// Makes what was written durable (outside the lock).
+    fn sync(&self, written: Option<Arc<File>>) {
+        if let Some(file) = written
+            && let Err(e) = file.sync_data()
+        {
+            self.broken(&mut self.lock(), &e);
+        }
+    }
+
+    fn broken(&self, inner: &mut Inner, e: &std::io::Error) {
+        if !inner.broken {
+            tracing::error!(error = %e, file = FILE, "the outbox cannot be written: deliveries still go out, but a restart may repeat or lose some");
+        }
+        inner.broken = true;
     }
 
     /// An admin's redelivery: a finished or failed delivery is due again
     /// now, with a fresh schedule and the same id.
     pub fn requeue(&self, id: &str, now: DateTime<Utc>) -> Result<String, RetryError> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let entry = inner.entries.get(id).ok_or(RetryError::Unknown)?;
         if entry.state == State::Pending {
             return Err(RetryError::Pending);
@@ -474,16 +488,18 @@ impl Outbox {
         })
         .expect("serializes");
         bytes.push(b'\n');
-        self.append(inner, &bytes);
+        let written = self.write(inner, &bytes);
         insert_pending(inner, delivery, 0, now);
+        drop(guard);
+        self.sync(written);
         Ok(endpoint)
     }
 
     /// Turns a disabled endpoint back on (its failed deliveries stay failed
     /// until redelivered).
     pub fn enable(&self, endpoint: &str, now: DateTime<Utc>) -> bool {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let Some(state) = inner.endpoints.get_mut(endpoint) else {
             return false;
         };
@@ -496,7 +512,9 @@ impl Outbox {
         })
         .expect("serializes");
         bytes.push(b'\n');
-        self.append(inner, &bytes);
+        let written = self.write(inner, &bytes);
+        drop(guard);
+        self.sync(written);
         true
     }
 
@@ -619,7 +637,7 @@ impl Outbox {
             }
         }
         crate::store::replace_file(&self.dir, FILE, TMP_PREFIX, &bytes)?;
-        inner.file = open_append(&self.dir.join(FILE))?;
+        inner.file = Arc::new(open_append(&self.dir.join(FILE))?);
         inner.bytes = bytes.len() as u64;
         Ok(())
     }
