@@ -92,6 +92,27 @@ pub fn triage_train(args: TriageTrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ticketd store export` / `import`.
+pub fn store(command: crate::config::StoreCommand) -> anyhow::Result<ExitCode> {
+    use crate::config::StoreCommand;
+    match command {
+        StoreCommand::Export(args) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = crate::store::dump::export(&args.data_dir, &mut out)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.data_dir.display()))?;
+            eprintln!("exported {n} tickets");
+        }
+        StoreCommand::Import(args) => {
+            let stdin = std::io::stdin();
+            let n = crate::store::dump::import(&args.data_dir, stdin.lock())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.data_dir.display()))?;
+            eprintln!("imported {n} tickets into {}", args.data_dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Exports every ticket whose priority an admin set, as JSON Lines.
 pub fn triage_corrections(args: TriageCorrectionsArgs) -> anyhow::Result<ExitCode> {
     let tickets = crate::store::read_only(&args.data_dir)

@@ -41,6 +41,10 @@ pub enum Command {
     /// Export the tickets whose priority an admin changed, as JSON Lines for
     /// triage-train.
     TriageCorrections(TriageCorrectionsArgs),
+    /// Move a whole store in or out: `store export` writes it to standard
+    /// output, `store import` reads one into an empty data directory.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Read a password from standard input (no echo on a terminal) and
     /// print its argon2id hash (OWASP parameters) for TICKETD_ADMIN_PASSWORD_HASH
     /// or an admins file.
@@ -137,6 +141,24 @@ pub struct TriageTrainArgs {
     /// The version stamped on every analysis the model makes.
     #[arg(long, default_value = crate::triage::MODEL_VERSION)]
     pub model_version: String,
+}
+
+/// `ticketd store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Write every ticket, with the stream's epoch and version, as JSON Lines
+    /// to standard output (read only; the server may be running).
+    Export(StoreDirArgs),
+    /// Read a dump from standard input into an empty data directory (the
+    /// server must not be running on it).
+    Import(StoreDirArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreDirArgs {
+    /// The data directory of the store.
+    #[arg(long, env = "TICKETD_DATA_DIR")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -18,7 +18,8 @@
 //!   (`tickets::query`), the CSV columns and their neutralising (`tickets::export`), the
 //!   analytics figures: buckets, backlog, percentiles, SLA compliance (`tickets::analytics`).
 //! - [`triage`]: the analyzer: text in, impact/urgency/priority/category/explanation out. Pure.
-//! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery.
+//! - [`store`]: the durable store: group-committing writer, journal, atomic snapshot, recovery;
+//!   whole-store export and import (`store::dump`).
 //! - [`events`]: outgoing events, encoded once (change events with their version), and the broadcast bus.
 //! - [`stream`]: the versioned stream clients follow: resume requests, the replay ring.
 //! - [`service`]: the one application API every transport calls (with the conversation,

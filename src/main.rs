@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::TriageEval(args) => ticketd::cli::triage_eval(args),
         Command::TriageTrain(args) => ticketd::cli::triage_train(args),
         Command::TriageCorrections(args) => ticketd::cli::triage_corrections(args),
+        Command::Store(command) => ticketd::cli::store(command),
         Command::HashPassword => ticketd::cli::hash_password(),
     };
     result.unwrap_or_else(|e| {

@@ -19,6 +19,7 @@
 //! A failed write or fsync is never retried: the store turns read-only and
 //! every later change is refused with [`StoreError::Unavailable`].
 
+pub mod dump;
 mod files;
 mod writer;
 
