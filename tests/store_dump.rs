@@ -201,7 +201,11 @@ async fn bad_dumps_and_occupied_directories_are_refused() {
 
     let running = import(&source.data_dir(), &dump);
     assert!(!running.0);
-    assert!(running.1.contains("in use by another ticketd"), "{}", running.1);
+    assert!(
+        running.1.contains("in use by another ticketd"),
+        "{}",
+        running.1
+    );
     source.stop();
     let occupied = import(&source.data_dir(), &dump);
     assert!(!occupied.0);

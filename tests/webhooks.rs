@@ -672,3 +672,35 @@ async fn a_bad_endpoints_file_stops_start_up_with_the_reason() {
         assert!(!out.contains("whsec_inline"), "a secret is never echoed");
     }
 }
+
+#[tokio::test]
+async fn a_secret_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let secret = dir.path().join("open.secret");
+    std::fs::write(&secret, SECRET_A).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = private_file(
+        dir.path(),
+        "webhooks.toml",
+        &endpoint(
+            "open",
+            "/plain",
+            "secret_files = [\"open.secret\"]\nevents = [\"ticket_deleted\"]",
+        ),
+    );
+    let app = spawn_in(
+        dir,
+        Options {
+            args: vec!["--webhooks-config".into(), config],
+            envs: Vec::new(),
+        },
+    )
+    .await;
+    let line = app.wait_for_log(0, "readable by every user").await;
+    assert!(line.contains("open.secret"), "{line}");
+    assert!(
+        !app.log_text().contains(SECRET_A),
+        "the secret itself is never logged"
+    );
+}
