@@ -704,3 +704,54 @@ async fn a_secret_file_others_can_read_is_warned_about() {
         "the secret itself is never logged"
     );
 }
+
+#[tokio::test]
+async fn a_failing_endpoint_is_probed_one_delivery_at_a_time() {
+    let path = format!("/dead/{}", unique("probe"));
+    let endpoints = endpoint(
+        "probed",
+        &path,
+        "secret_files = [\"a.secret\"]\nevents = [\"new_ticket\"]",
+    );
+    let app = app_with(
+        &endpoints,
+        "probe_interval = \"1h\"\ndisable_after = \"1h\"\nconcurrency = 8",
+    )
+    .await;
+    let token = admin_token(&app).await;
+    submit(&app, &format!("Scanner hub offline {}", unique("probe"))).await;
+    receiver()
+        .wait(&path, 1, "the first attempt", |_| true)
+        .await;
+    // Once that failure is recorded, the endpoint is failing.
+    for _ in 0..200 {
+        let list = deliveries(&app, &token).await;
+        if !list["attempts"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for n in 0..5 {
+        submit(&app, &format!("Scanner {n} offline {}", unique("probe"))).await;
+    }
+    // A negative needs a wait: half a second in which five due deliveries
+    // would have gone out at full concurrency.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver().at(&path).len(),
+        1,
+        "no attempt before the next probe"
+    );
+    let list = deliveries(&app, &token).await;
+    let probed = list["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == "probed")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        probed["pending"], 6,
+        "nothing is lost while it waits: {list}"
+    );
+}

@@ -144,6 +144,8 @@ pub struct Delivery {
     pub disable_after: Duration,
     /// Attempts in flight per endpoint.
     pub concurrency: usize,
+    /// While an endpoint fails: one attempt at a time, this far apart.
+    pub probe_interval: Duration,
 }
 
 impl Default for Delivery {
@@ -163,6 +165,7 @@ impl Default for Delivery {
             timeout: s(10),
             disable_after: s(5 * 86400),
             concurrency: 4,
+            probe_interval: s(1),
         }
     }
 }
@@ -190,6 +193,7 @@ struct DeliveryFile {
     timeout: Option<String>,
     disable_after: Option<String>,
     concurrency: Option<usize>,
+    probe_interval: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +308,12 @@ fn parse_delivery(d: DeliveryFile) -> Result<Delivery, String> {
     }
     if let Some(t) = d.disable_after {
         out.disable_after = duration("delivery.disable_after", &t)?;
+    }
+    if let Some(t) = d.probe_interval {
+        out.probe_interval = duration("delivery.probe_interval", &t)?;
+        if out.probe_interval > Duration::from_secs(3600) {
+            return Err("delivery.probe_interval: at most 1h".into());
+        }
     }
     if let Some(c) = d.concurrency {
         if !(1..=64).contains(&c) {

@@ -116,8 +116,18 @@ async fn worker(
     };
     let delivery = notifier.config.delivery.clone();
     let mut in_flight: JoinSet<(String, Tried)> = JoinSet::new();
+    // While the endpoint fails, one probe at a time, one per
+    // `probe_interval`: a dead endpoint costs an attempt a second, not a
+    // connection per queued event.
+    let mut probe_at: Option<tokio::time::Instant> = None;
     loop {
-        let free = delivery.concurrency.saturating_sub(in_flight.len());
+        let failing = notifier.outbox.is_failing(&name);
+        let limit = if failing { 1 } else { delivery.concurrency };
+        let probing = probe_at.filter(|at| failing && *at > tokio::time::Instant::now());
+        let free = match probing {
+            Some(_) => 0,
+            None => limit.saturating_sub(in_flight.len()),
+        };
         let (due, next) = notifier.outbox.take_due(&name, Utc::now(), free);
         for (d, attempt) in due {
             let channel = channel.clone();
@@ -126,22 +136,28 @@ async fn worker(
                 (d.id, tried)
             });
         }
-        let wait = next.map(|at| {
-            (at - Utc::now())
-                .to_std()
-                .unwrap_or_default()
-                .min(Duration::from_secs(3600))
-        });
-        let full = in_flight.len() >= delivery.concurrency;
+        let full = in_flight.len() >= limit;
+        let wait = match probing {
+            Some(at) => Some(at - tokio::time::Instant::now()),
+            None if full => None,
+            None => next.map(|at| {
+                (at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(Duration::from_secs(3600))
+            }),
+        };
         tokio::select! {
             _ = stop.cancelled() => {
                 in_flight.abort_all();
                 return;
             }
-            _ = bell.notified(), if !full => {}
-            _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() && !full => {}
+            _ = bell.notified(), if !full && probing.is_none() => {}
+            _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                 let Ok((id, tried)) = joined else { continue };
+                probe_at = (tried.error.is_some() && !tried.permanent)
+                    .then(|| tokio::time::Instant::now() + delivery.probe_interval);
                 let outbox = notifier.outbox.clone();
                 let schedule = delivery.retry_schedule.clone();
                 let disable_after = delivery.disable_after;

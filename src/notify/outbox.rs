@@ -563,6 +563,14 @@ impl Outbox {
         out
     }
 
+    /// Whether `endpoint`'s attempts have been failing since its last success.
+    pub fn is_failing(&self, endpoint: &str) -> bool {
+        self.lock()
+            .endpoints
+            .get(endpoint)
+            .is_some_and(|s| s.failing_since.is_some())
+    }
+
     /// Whether `endpoint` is disabled.
     pub fn is_disabled(&self, endpoint: &str) -> bool {
         self.lock()
