@@ -720,7 +720,11 @@ fn apply_attempt(inner: &mut Inner, attempt: &Attempt) {
         }
         State::Delivered | State::Failed => {
             ep.pending.remove(&(ms(entry.delivery.created), id.clone()));
-            inner.finished.push_back(id);
+            // (Replay may see a delivery's end twice: in the history and in
+            // its standing after a compaction.)
+            if !inner.finished.contains(&id) {
+                inner.finished.push_back(id);
+            }
         }
     }
     if attempt.error.as_deref() != Some("(standing after compaction)") {
@@ -946,6 +950,42 @@ mod tests {
         assert!(outbox.is_disabled("a"));
         assert!(outbox.enable("a", Utc::now()));
         assert!(!outbox.is_disabled("a"));
+    }
+
+    #[test]
+    fn the_last_finished_deliveries_are_kept_for_redelivery_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = vec!["a".to_string()];
+        let n = HISTORY as u64 + 200;
+        {
+            let outbox = Outbox::open(dir.path(), &known).unwrap();
+            outbox.enqueue((1..=n).map(|i| delivery("a", i)).collect(), Duration::ZERO);
+            loop {
+                let (due, _) = outbox.take_due("a", Utc::now(), 100);
+                if due.is_empty() {
+                    break;
+                }
+                for (d, _) in due {
+                    outbox.finish(&d.id, ok(), Utc::now(), &SCHEDULE, NEVER);
+                }
+            }
+        }
+        for _ in 0..2 {
+            // Each open replays, then compacts: the standing survives both.
+            let outbox = Outbox::open(dir.path(), &known).unwrap();
+            assert_eq!(outbox.queue_stats()[0].1, 0, "nothing pending");
+            let (attempts, _) = outbox.recent(10 * HISTORY);
+            assert_eq!(attempts.len(), HISTORY);
+        }
+        let outbox = Outbox::open(dir.path(), &known).unwrap();
+        assert_eq!(
+            outbox.requeue(&format!("msg_{n}"), Utc::now()),
+            Ok("a".into())
+        );
+        assert_eq!(
+            outbox.requeue("msg_1", Utc::now()),
+            Err(RetryError::Unknown)
+        );
     }
 
     #[test]
