@@ -294,15 +294,7 @@ async fn export_round_trips_through_a_csv_parser() {
         ("status=done", "status"),
         ("bom=yes", "bom"),
     ] {
-        let resp = export(&app, Some(&dana), query).await;
-        assert_eq!(resp.status(), 400, "{query}");
-        let error: Value = resp.json().await.unwrap();
-        assert_eq!(error["error"]["code"], "invalid_payload", "{query}");
-        let message = error["error"]["message"].as_str().unwrap();
-        assert!(
-            message.starts_with(&format!("{name}: ")),
-            "{query}: {message}"
-        );
+        assert_refused_naming(export(&app, Some(&dana), query).await, name, query).await;
     }
 }
 
@@ -372,16 +364,7 @@ async fn an_export_needs_staff_and_is_audited() {
     let root = app.login_token("root", PASSWORD).await;
     assert_eq!(rows(&export_body(&app, &root, "").await).len(), 2);
 
-    let audit: Value = app
-        .http()
-        .get(format!("{}/api/audit?limit=50", app.base_url()))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = app.get_authed("/api/audit?limit=50", &root).await;
     let exports: Vec<&Value> = audit
         .as_array()
         .unwrap()
@@ -548,15 +531,7 @@ async fn a_large_export_is_streamed_in_bounded_memory() {
     let root = app.login_token("root", PASSWORD).await;
     let deadline = Instant::now() + WAIT;
     loop {
-        let audit: Value = client
-            .get(format!("{}/api/audit?limit=20", app.base_url()))
-            .bearer_auth(&root)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let audit = app.get_authed("/api/audit?limit=20", &root).await;
         let exports: Vec<&Value> = audit
             .as_array()
             .unwrap()

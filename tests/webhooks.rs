@@ -317,6 +317,17 @@ fn about(ticket: &str) -> impl Fn(&Received) -> bool + '_ {
     move |r| String::from_utf8_lossy(&r.body).contains(ticket)
 }
 
+/// One endpoint's entry in the deliveries API's `endpoints`.
+fn endpoint_state(list: &Value, name: &str) -> Value {
+    list["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == name)
+        .unwrap_or_else(|| panic!("no endpoint {name} in {list}"))
+        .clone()
+}
+
 async fn deliveries(app: &TestApp, token: &str) -> Value {
     app.get_authed("/api/webhooks/deliveries?limit=1000", token)
         .await
@@ -558,13 +569,7 @@ async fn an_endpoint_failing_too_long_is_disabled_and_staff_are_told() {
         metrics.contains("ticketd_notify_deliveries_total{endpoint=\"dead\",outcome=\"retry\"}")
     );
     let list = deliveries(app, &token).await;
-    let dead = list["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["endpoint"] == "dead")
-        .unwrap()
-        .clone();
+    let dead = endpoint_state(&list, "dead");
     assert_eq!(dead["disabled"], true);
     let redirect = list["attempts"]
         .as_array()
@@ -600,13 +605,7 @@ async fn an_endpoint_failing_too_long_is_disabled_and_staff_are_told() {
         .unwrap();
     assert_eq!(enabled.status(), 200);
     let list = deliveries(app, &token).await;
-    let dead = list["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["endpoint"] == "dead")
-        .unwrap()
-        .clone();
+    let dead = endpoint_state(&list, "dead");
     assert_eq!(dead["disabled"], false);
 }
 
@@ -749,13 +748,7 @@ async fn a_failing_endpoint_is_probed_one_delivery_at_a_time() {
         "no attempt before the next probe"
     );
     let list = deliveries(&app, &token).await;
-    let probed = list["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["endpoint"] == "probed")
-        .unwrap()
-        .clone();
+    let probed = endpoint_state(&list, "probed");
     assert_eq!(
         probed["pending"], 6,
         "nothing is lost while it waits: {list}"

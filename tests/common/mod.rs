@@ -760,6 +760,19 @@ pub fn kept(app: TestApp) -> TestApp {
     app
 }
 
+/// Asserts a 400 `invalid_payload` whose message starts with the refused
+/// parameter's name (`name: …`); `what` labels the case.
+pub async fn assert_refused_naming(resp: reqwest::Response, name: &str, what: &str) {
+    assert_eq!(resp.status(), 400, "{what}");
+    let error: Value = resp.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_payload", "{what}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("{name}: ")),
+        "{what}: {message}"
+    );
+}
+
 /// A word found in no other test's tickets or comments.
 pub fn unique(prefix: &str) -> String {
     format!(
