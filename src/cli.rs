@@ -92,24 +92,46 @@ pub fn triage_train(args: TriageTrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ticketd store export` / `import`.
+/// `ticketd store export` / `import`, on a data directory or a database.
 pub fn store(command: crate::config::StoreCommand) -> anyhow::Result<ExitCode> {
     use crate::config::StoreCommand;
-    match command {
-        StoreCommand::Export(args) => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = crate::store::dump::export(&args.data_dir, &mut out)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.data_dir.display()))?;
-            eprintln!("exported {n} tickets");
+    use crate::store::dump;
+    let (export, args) = match command {
+        StoreCommand::Export(args) => (true, args),
+        StoreCommand::Import(args) => (false, args),
+    };
+    let n = match (&args.database_url, &args.data_dir) {
+        (Some(url), _) => {
+            let db = crate::store::postgres::DatabaseConfig::new(url.clone());
+            let what = db.describe();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let done = if export {
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::new(stdout.lock());
+                runtime.block_on(crate::store::postgres::export(&db, &mut out))
+            } else {
+                let stdin = std::io::stdin();
+                runtime.block_on(crate::store::postgres::import(&db, stdin.lock()))
+            };
+            done.map_err(|e| anyhow::anyhow!("database {what}: {e}"))?
         }
-        StoreCommand::Import(args) => {
-            let stdin = std::io::stdin();
-            let n = crate::store::dump::import(&args.data_dir, stdin.lock())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.data_dir.display()))?;
-            eprintln!("imported {n} tickets into {}", args.data_dir.display());
+        (None, Some(dir)) => {
+            let done = if export {
+                let stdout = std::io::stdout();
+                dump::export(dir, &mut std::io::BufWriter::new(stdout.lock()))
+            } else {
+                dump::import(dir, std::io::stdin().lock())
+            };
+            done.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
         }
-    }
+        (None, None) => anyhow::bail!("give --data-dir or --database-url"),
+    };
+    eprintln!(
+        "{} {n} tickets",
+        if export { "exported" } else { "imported" }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -156,9 +156,18 @@ pub enum StoreCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreDirArgs {
-    /// The data directory of the store.
-    #[arg(long, env = "TICKETD_DATA_DIR")]
-    pub data_dir: PathBuf,
+    /// The data directory of a journal store.
+    #[arg(
+        long,
+        env = "TICKETD_DATA_DIR",
+        required_unless_present = "database_url"
+    )]
+    pub data_dir: Option<PathBuf>,
+
+    /// A shared PostgreSQL store instead (`postgres://...`, as for serve;
+    /// it wins over --data-dir). Import into it before any instance runs.
+    #[arg(long, env = "TICKETD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -181,6 +190,32 @@ pub struct ServeArgs {
     /// Directory of the store (`tickets_storage.json` and its journals).
     #[arg(long, env = "TICKETD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// The shared PostgreSQL store, for several instances at once:
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=verify-full` (add
+    /// `sslrootcert=FILE` for a private CA). Without it, the journal store in
+    /// --data-dir. Each instance still needs a --data-dir of its own (its
+    /// outbound queue, audit log and keys).
+    #[arg(long, env = "TICKETD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Connecting to the database, and each statement, give up after this
+    /// many milliseconds: while it is away, changes are refused within
+    /// about this long.
+    #[arg(long, env = "TICKETD_DATABASE_TIMEOUT_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub database_timeout_ms: u64,
+
+    /// Pooled database connections (the one that listens comes on top).
+    #[arg(long, env = "TICKETD_DATABASE_POOL", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(2..=256))]
+    pub database_pool: u64,
+
+    /// The changes other instances committed are read at least this often
+    /// (milliseconds), notification or not.
+    #[arg(long, env = "TICKETD_DATABASE_POLL_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub database_poll_ms: u64,
 
     /// TLS certificate chain (PEM). With neither this nor --tls-key, a
     /// self-signed certificate is generated into --certs-dir.

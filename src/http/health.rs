@@ -36,12 +36,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         let why = store
             .failure()
             .unwrap_or_else(|| "the store writer stopped".into());
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
+        let text = if store.database_version().is_some() && store.writer_alive() {
+            format!("{why}; changes are refused until it answers (reconnecting)\n")
+        } else {
             format!(
                 "store is read-only after a write failure: {why}; restart to recover (the journal is replayed)\n"
-            ),
-        )
+            )
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, text)
     } else {
         (StatusCode::OK, "ready\n".into())
     }

@@ -242,6 +242,13 @@ pub async fn run(
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
     store.sla = Arc::new(load_sla_policy(args.sla_config.as_deref())?);
+    store.database = args.database_url.as_ref().map(|url| {
+        let mut db = crate::store::postgres::DatabaseConfig::new(url.clone());
+        db.timeout = Duration::from_millis(args.database_timeout_ms);
+        db.pool_size = args.database_pool as usize;
+        db.poll_interval = Duration::from_millis(args.database_poll_ms);
+        db
+    });
     let service = Service::start(
         ServiceConfig {
             store,

@@ -388,7 +388,11 @@ impl Service {
                     .iter()
                     .map(|(version, outcome)| Published::change(*version, &outcome_event(outcome)))
                     .collect();
-                if let Some(outbound) = &outbound {
+                // Another instance sharing the database queues (and counts)
+                // its own commits: each notification goes out once.
+                if let Some(outbound) = &outbound
+                    && batch.own
+                {
                     outbound.committed(batch, &published);
                 }
                 {
@@ -401,7 +405,9 @@ impl Service {
                     bus.publish(p);
                 }
                 dirty.notify_one();
-                if let Some(observer) = &observer {
+                if let Some(observer) = &observer
+                    && batch.own
+                {
                     observer.committed(batch.changes.len(), batch.duration);
                     for (_, outcome) in batch.changes {
                         if let Outcome::SlaAnnounced {

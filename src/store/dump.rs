@@ -62,18 +62,29 @@ pub fn export(dir: &Path, out: &mut impl Write) -> Result<usize, DumpError> {
     }
     let replayed = writer::replay(dir, 0, &crate::sla::Policy::default())?;
     let tickets = replayed.state.oldest_first();
+    // A directory that never ran has no epoch yet: the import makes one.
+    let epoch = replayed.stream.map_or(uuid::Uuid::nil(), |m| m.epoch);
+    write(out, epoch, replayed.version, &tickets)
+}
+
+/// Writes a dump of `tickets` (oldest first) at `version` of `epoch`.
+pub fn write(
+    out: &mut impl Write,
+    epoch: uuid::Uuid,
+    version: u64,
+    tickets: &[Arc<Ticket>],
+) -> Result<usize, DumpError> {
     let header = Header {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
-        // A directory that never ran has no epoch yet: the import makes one.
-        epoch: replayed.stream.map_or(uuid::Uuid::nil(), |m| m.epoch),
-        version: replayed.version,
+        epoch,
+        version,
         tickets: tickets.len(),
         exported_at: Utc::now(),
     };
     serde_json::to_writer(&mut *out, &header).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
-    for ticket in &tickets {
+    for ticket in tickets {
         serde_json::to_writer(&mut *out, &Stored(ticket)).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
     }
@@ -91,6 +102,20 @@ pub fn import(dir: &Path, input: impl BufRead) -> Result<usize, DumpError> {
     if holds_store {
         return Err(DumpError::NotEmpty(dir.display().to_string()));
     }
+    let (epoch, version, tickets) = read(input)?;
+    files::write_snapshot(dir, &tickets)?;
+    let epoch = if epoch.is_nil() {
+        uuid::Uuid::new_v4()
+    } else {
+        epoch
+    };
+    files::write_stream(dir, &StreamMeta { epoch, version })?;
+    Ok(tickets.len())
+}
+
+/// Reads and checks a whole dump: its epoch (nil: none yet), version and
+/// tickets, oldest first.
+pub fn read(input: impl BufRead) -> Result<(uuid::Uuid, u64, Vec<Arc<Ticket>>), DumpError> {
     let mut lines = input.lines();
     let bad = |line: usize, problem: String| DumpError::Bad { line, problem };
     let header: Header = match lines.next() {
@@ -137,18 +162,5 @@ pub fn import(dir: &Path, input: impl BufRead) -> Result<usize, DumpError> {
             ),
         ));
     }
-    files::write_snapshot(dir, &tickets)?;
-    let epoch = if header.epoch.is_nil() {
-        uuid::Uuid::new_v4()
-    } else {
-        header.epoch
-    };
-    files::write_stream(
-        dir,
-        &StreamMeta {
-            epoch,
-            version: header.version,
-        },
-    )?;
-    Ok(tickets.len())
+    Ok((header.epoch, header.version, tickets))
 }

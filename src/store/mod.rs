@@ -21,6 +21,7 @@
 
 pub mod dump;
 mod files;
+pub mod postgres;
 mod writer;
 
 pub use files::{SNAPSHOT, STREAM, StreamMeta, replace_file};
@@ -52,6 +53,9 @@ pub struct StoreConfig {
     pub keep_changes: usize,
     /// The SLA policy the tickets' clocks are measured against.
     pub sla: Arc<crate::sla::Policy>,
+    /// Set: the shared PostgreSQL store (the data directory then holds only
+    /// this instance's own files); unset: the journal store.
+    pub database: Option<postgres::DatabaseConfig>,
 }
 
 impl StoreConfig {
@@ -63,6 +67,7 @@ impl StoreConfig {
             queue: 8192,
             keep_changes: 0,
             sla: Arc::default(),
+            database: None,
         }
     }
 }
@@ -107,8 +112,13 @@ pub struct Committed<'a> {
     /// Each change's ticket before it (none for a new ticket or a clear),
     /// in the same order.
     pub befores: &'a [Option<Arc<Ticket>>],
-    /// How long the append and its fdatasync took.
+    /// How long the append and its fdatasync took (the transaction, for
+    /// the shared database store).
     pub duration: Duration,
+    /// Committed by this process (false: another instance sharing the
+    /// database committed it, and this one only announces it). Side effects
+    /// that must happen once, such as outbound notifications, follow `own`.
+    pub own: bool,
 }
 
 /// The hook the writer calls after each durable batch, in commit order.
@@ -330,12 +340,17 @@ pub struct Store {
     epoch: uuid::Uuid,
     /// The changes recovery found, until the service takes them.
     recovered: Arc<std::sync::Mutex<VecDeque<(u64, Outcome)>>>,
+    /// The shared database store's writer and tailer (None: the journal).
+    database: Option<Arc<postgres::Context>>,
 }
 
 impl Store {
     /// Opens the store in `config.data_dir`: locks it, recovers, and starts
     /// the writer. Fails without touching a file it cannot read.
-    pub fn open(config: StoreConfig, hook: CommitHook) -> Result<Store, OpenError> {
+    pub fn open(mut config: StoreConfig, hook: CommitHook) -> Result<Store, OpenError> {
+        if let Some(db) = config.database.take() {
+            return postgres::open(config, db, hook);
+        }
         let lock = files::lock_dir(&config.data_dir)?;
         let recovered = writer::recover(&config.data_dir, config.keep_changes, &config.sla)?;
         let epoch = recovered.stream.epoch;
@@ -374,6 +389,7 @@ impl Store {
             data_dir,
             epoch,
             recovered: Arc::new(std::sync::Mutex::new(recovered.changes)),
+            database: None,
         })
     }
 

@@ -121,45 +121,13 @@ pub(super) fn replay(
         for record in records {
             let v = record.version();
             let outcome = match record {
-                Record::Put { mut ticket, .. } => {
+                Record::Put { mut ticket, v } => {
                     ticket.settle_sla(policy, now);
-                    let ticket = Arc::new(ticket);
-                    let old = state.get(&ticket.request_id);
-                    let commented =
-                        old.and_then(|old| conversation::difference(&old.private, &ticket.private));
-                    let announced =
-                        old.and_then(|old| service_level::announced_between(old, &ticket));
-                    let outcome = match (old, commented, announced) {
-                        (None, ..) => Outcome::Created(ticket.clone()),
-                        (Some(_), Some((comment, kind)), _) => Outcome::Commented {
-                            ticket: ticket.clone(),
-                            comment,
-                            kind,
-                        },
-                        (Some(_), None, Some(announcement)) => Outcome::SlaAnnounced {
-                            ticket: ticket.clone(),
-                            announcement,
-                        },
-                        (Some(old), None, None)
-                            if ticket.status == Status::Resolved
-                                && (old.status != Status::Resolved || **old == *ticket) =>
-                        {
-                            Outcome::Resolved(ticket.clone())
-                        }
-                        (Some(_), None, None) => Outcome::Updated(ticket.clone()),
-                    };
-                    state.put(ticket);
-                    Some(outcome)
+                    apply_record(&mut state, Record::Put { ticket, v })
                 }
-                Record::Delete { request_id, .. } => {
-                    state.delete(&request_id).map(Outcome::Deleted)
-                }
-                Record::Clear { .. } => {
-                    let count = state.len();
-                    state.clear();
-                    Some(Outcome::Cleared { count })
-                }
-            };
+                other => apply_record(&mut state, other),
+            }
+            .map(|(outcome, _)| outcome);
             // Journals written before versions existed count one each.
             let v = if v == 0 { version + 1 } else { v };
             // Keep only a run of consecutive versions: anything else (a
@@ -197,6 +165,189 @@ pub(super) fn replay(
         version,
         changes,
     })
+}
+
+/// Applies one committed record to `state`; returns the outcome it
+/// announces (derived from the ticket before and after) and the ticket as it
+/// was before. None: a delete of a ticket that is not there.
+pub(super) fn apply_record(
+    state: &mut State,
+    record: Record<Ticket>,
+) -> Option<(Outcome, Option<Arc<Ticket>>)> {
+    match record {
+        Record::Put { ticket, .. } => {
+            let ticket = Arc::new(ticket);
+            let old = state.get(&ticket.request_id).cloned();
+            let commented = old
+                .as_ref()
+                .and_then(|old| conversation::difference(&old.private, &ticket.private));
+            let announced = old
+                .as_ref()
+                .and_then(|old| service_level::announced_between(old, &ticket));
+            let outcome = match (&old, commented, announced) {
+                (None, ..) => Outcome::Created(ticket.clone()),
+                (Some(_), Some((comment, kind)), _) => Outcome::Commented {
+                    ticket: ticket.clone(),
+                    comment,
+                    kind,
+                },
+                (Some(_), None, Some(announcement)) => Outcome::SlaAnnounced {
+                    ticket: ticket.clone(),
+                    announcement,
+                },
+                (Some(old), None, None)
+                    if ticket.status == Status::Resolved
+                        && (old.status != Status::Resolved || **old == *ticket) =>
+                {
+                    Outcome::Resolved(ticket.clone())
+                }
+                (Some(_), None, None) => Outcome::Updated(ticket.clone()),
+            };
+            state.put(ticket);
+            Some((outcome, old))
+        }
+        Record::Delete { request_id, .. } => state
+            .delete(&request_id)
+            .map(|t| (Outcome::Deleted(t.clone()), Some(t))),
+        Record::Clear { .. } => {
+            let count = state.len();
+            state.clear();
+            Some((Outcome::Cleared { count }, None))
+        }
+    }
+}
+
+/// A command that applied: the change to store, what it announces, and the
+/// ticket it read.
+pub(super) struct Planned {
+    pub change: Change,
+    pub outcome: Outcome,
+    pub before: Option<Arc<Ticket>>,
+}
+
+/// What a batch of commands does to `state`, each seeing the batch's
+/// earlier changes (an overlay), without touching `state`: one result per
+/// command, in order, and the batch's final effect (`cleared`: everything
+/// before it went; then `overlay`: each ticket's last put or delete).
+pub(super) struct Plan {
+    pub results: Vec<Result<Planned, StoreError>>,
+    pub overlay: HashMap<TicketId, Option<Arc<Ticket>>>,
+    pub cleared: bool,
+}
+
+pub(super) fn plan(
+    state: &State,
+    commands: impl IntoIterator<Item = crate::tickets::Command>,
+    sla: &Policy,
+) -> Plan {
+    let mut overlay: HashMap<TicketId, Option<Arc<Ticket>>> = HashMap::new();
+    let mut cleared = false;
+    let mut results = Vec::new();
+    let mut count = state.len();
+    for command in commands {
+        let current = command.target().and_then(|id| match overlay.get(&id) {
+            Some(v) => v.clone(),
+            None if cleared => None,
+            None => state.get(&id).cloned(),
+        });
+        let existed = current.is_some();
+        results.push(match command.apply(current.as_ref(), count, sla) {
+            Ok((change, outcome)) => {
+                match &change {
+                    Change::Put(t) => {
+                        if !existed {
+                            count += 1;
+                        }
+                        overlay.insert(t.request_id, Some(t.clone()));
+                    }
+                    Change::Delete(id) => {
+                        count -= 1;
+                        overlay.insert(*id, None);
+                    }
+                    Change::Clear => {
+                        count = 0;
+                        cleared = true;
+                        overlay.clear();
+                    }
+                }
+                Ok(Planned {
+                    change,
+                    outcome,
+                    before: current,
+                })
+            }
+            Err(e) => Err(e.into()),
+        });
+    }
+    Plan {
+        results,
+        overlay,
+        cleared,
+    }
+}
+
+/// Appends `change` as the journal line (and stored change body) of
+/// version `v`.
+pub(super) fn encode_change(change: &Change, v: u64, out: &mut Vec<u8>) {
+    let record = match change {
+        Change::Put(t) => Record::Put {
+            ticket: files::Stored(t),
+            v,
+        },
+        Change::Delete(id) => Record::Delete { request_id: *id, v },
+        Change::Clear => Record::Clear { v },
+    };
+    serde_json::to_writer(&mut *out, &record).expect("a ticket always serializes");
+}
+
+/// Makes a durable batch visible: the in-memory view and the version (under
+/// the write lock), then the commit hook, in commit order; returns what
+/// each change's caller is told. `base` is the version before the batch.
+pub(super) fn publish(
+    shared: &Shared,
+    hook: &CommitHook,
+    base: u64,
+    planned: Vec<Planned>,
+    duration: std::time::Duration,
+) -> Vec<Applied> {
+    {
+        let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
+        for p in &planned {
+            match &p.change {
+                Change::Put(t) => state.put(t.clone()),
+                Change::Delete(id) => {
+                    state.delete(id);
+                }
+                Change::Clear => state.clear(),
+            }
+        }
+        // Bumped under the write lock, so a reader's (version, tickets)
+        // pair is always consistent.
+        shared
+            .version
+            .store(base + planned.len() as u64, Ordering::Release);
+    }
+    let mut changes = Vec::with_capacity(planned.len());
+    let mut befores = Vec::with_capacity(planned.len());
+    for (n, p) in planned.into_iter().enumerate() {
+        changes.push((base + n as u64 + 1, p.outcome));
+        befores.push(p.before);
+    }
+    hook(&Committed {
+        changes: &changes,
+        befores: &befores,
+        duration,
+        own: true,
+    });
+    changes
+        .into_iter()
+        .zip(befores)
+        .map(|((version, outcome), before)| Applied {
+            outcome,
+            before,
+            version,
+        })
+        .collect()
 }
 
 /// Lowers the calling thread's scheduling priority (nice 10): a snapshot
@@ -428,45 +579,18 @@ fn commit(
         return;
     }
     // 1. Apply every command to the current state plus this batch's own
-    //    earlier changes (an overlay), without touching shared state.
-    let mut overlay: HashMap<TicketId, Option<Arc<Ticket>>> = HashMap::new();
-    let mut cleared = false;
-    let mut applied: Vec<(Change, Outcome, Option<Arc<Ticket>>, Reply)> =
-        Vec::with_capacity(batch.len());
-    {
+    //    earlier changes, without touching shared state.
+    let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let planned = {
         let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
-        let mut count = state.len();
-        for (command, reply) in batch {
-            let current = command.target().and_then(|id| match overlay.get(&id) {
-                Some(v) => v.clone(),
-                None if cleared => None,
-                None => state.get(&id).cloned(),
-            });
-            let existed = current.is_some();
-            match command.apply(current.as_ref(), count, &writer.config.sla) {
-                Ok((change, outcome)) => {
-                    match &change {
-                        Change::Put(t) => {
-                            if !existed {
-                                count += 1;
-                            }
-                            overlay.insert(t.request_id, Some(t.clone()));
-                        }
-                        Change::Delete(id) => {
-                            count -= 1;
-                            overlay.insert(*id, None);
-                        }
-                        Change::Clear => {
-                            count = 0;
-                            cleared = true;
-                            overlay.clear();
-                        }
-                    }
-                    applied.push((change, outcome, current, reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
+        plan(&state, commands, &writer.config.sla).results
+    };
+    let mut applied: Vec<(Planned, Reply)> = Vec::with_capacity(planned.len());
+    for (result, reply) in planned.into_iter().zip(replies) {
+        match result {
+            Ok(p) => applied.push((p, reply)),
+            Err(e) => {
+                let _ = reply.send(Err(e));
             }
         }
     }
@@ -477,17 +601,8 @@ fn commit(
     //    Each change gets the next version.
     let base = shared.version.load(Ordering::Acquire);
     let mut bytes = Vec::with_capacity(applied.len() * 1200);
-    for (n, (change, ..)) in applied.iter().enumerate() {
-        let v = base + n as u64 + 1;
-        let record = match change {
-            Change::Put(t) => Record::Put {
-                ticket: files::Stored(t),
-                v,
-            },
-            Change::Delete(id) => Record::Delete { request_id: *id, v },
-            Change::Clear => Record::Clear { v },
-        };
-        serde_json::to_writer(&mut bytes, &record).expect("a ticket always serializes");
+    for (n, (p, _)) in applied.iter().enumerate() {
+        encode_change(&p.change, base + n as u64 + 1, &mut bytes);
         bytes.push(b'\n');
     }
     let started = Instant::now();
@@ -521,42 +636,12 @@ fn commit(
         .disk_bytes
         .fetch_add(bytes.len() as u64, Ordering::Relaxed);
     // 3. Publish: the view, then the announcement, then the replies.
+    let (planned, replies): (Vec<_>, Vec<_>) = applied.into_iter().unzip();
+    for (applied, reply) in publish(shared, hook, base, planned, duration)
+        .into_iter()
+        .zip(replies)
     {
-        let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
-        for (change, ..) in &applied {
-            match change {
-                Change::Put(t) => state.put(t.clone()),
-                Change::Delete(id) => {
-                    state.delete(id);
-                }
-                Change::Clear => state.clear(),
-            }
-        }
-        // Bumped under the write lock, so a reader's (version, tickets)
-        // pair is always consistent.
-        shared
-            .version
-            .store(base + applied.len() as u64, Ordering::Release);
-    }
-    let mut changes = Vec::with_capacity(applied.len());
-    let mut befores = Vec::with_capacity(applied.len());
-    let mut replies = Vec::with_capacity(applied.len());
-    for (n, (_, outcome, before, reply)) in applied.into_iter().enumerate() {
-        changes.push((base + n as u64 + 1, outcome));
-        befores.push(before);
-        replies.push(reply);
-    }
-    hook(&Committed {
-        changes: &changes,
-        befores: &befores,
-        duration,
-    });
-    for (((version, outcome), before), reply) in changes.into_iter().zip(befores).zip(replies) {
-        let _ = reply.send(Ok(Applied {
-            outcome,
-            before,
-            version,
-        }));
+        let _ = reply.send(Ok(applied));
     }
     if writer.journal_bytes >= writer.config.compact_after_bytes {
         writer.compact(shared);

@@ -1,0 +1,514 @@
+//! The shared store: PostgreSQL, for several ticketd instances at once.
+//!
+//! Every instance keeps the whole store in memory, as the journal store
+//! does, and the database holds the one order of changes they all follow:
+//!
+//! - **Commit.** The writer takes whatever is queued, plans it against the
+//!   in-memory view at version V, and sends it in one call to
+//!   `ticketd_commit`, which moves the counter row from V to V + n in the
+//!   same transaction that stores the changes. If another instance committed
+//!   first, nothing is written: the writer catches up and plans again. A
+//!   caller is answered only after COMMIT returned.
+//! - **Announce.** Changes reach the in-memory view, the commit hook (the
+//!   broadcast) and the replay ring only in version order, each exactly once:
+//!   an instance's own batch right after its COMMIT, everything else through
+//!   the tailer, which reads `ticketd_changes` after its cursor on every
+//!   NOTIFY, every poll interval regardless, and after every reconnect.
+//!   NOTIFY carries only the newest version, sent outside the transaction.
+//! - **Away.** When the database cannot be reached, changes are refused
+//!   (`Unavailable`) within the timeout, never buffered; reads are served
+//!   from memory; the tailer reconnects with backoff and catches up.
+//!
+//! The writer and the tailer share one thread and a single-threaded
+//! runtime: the commit hook may block (the outbound queue syncs a file), and
+//! the two never apply changes at the same time.
+
+mod tailer;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::mpsc;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{CommitHook, OpenError, Shared, State, Store, StoreConfig, files};
+use crate::tickets::Ticket;
+
+refinery::embed_migrations!("src/store/postgres/migrations");
+
+/// The advisory lock migrations run under, so instances starting together
+/// apply them once ("ticketd" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0074_6963_6b65_7464;
+/// The channel NOTIFY wakes the tailers on.
+pub const CHANNEL: &str = "ticketd_changes";
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/dbname?sslmode=...`. Holds a
+    /// password: never logged (see [`DatabaseConfig::describe`]).
+    pub url: String,
+    /// Connecting, and each statement, give up after this long: a change is
+    /// refused within about this long when the database is away.
+    pub timeout: Duration,
+    /// The tailer reads new changes at least this often.
+    pub poll_interval: Duration,
+    /// Pooled connections (the writer, the tailer's reads, imports).
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.describe())
+            .field("timeout", &self.timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseConfig {
+            url: url.into(),
+            timeout: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(250),
+            pool_size: 4,
+        }
+    }
+
+    /// The URL without its password, for logs and errors.
+    pub fn describe(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                url.to_string()
+            }
+            Err(_) => "(an unparsable database URL)".into(),
+        }
+    }
+}
+
+/// A connection recipe: the parsed configuration and its TLS connector.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    pub config: tokio_postgres::Config,
+    pub tls: MakeRustlsConnect,
+}
+
+impl Connector {
+    /// Parses the URL. `sslmode` is honoured as libpq names it: `disable`
+    /// (plain), `allow` and `prefer` (TLS when the server offers it),
+    /// `require`, `verify-ca` and `verify-full` (TLS or nothing). Whenever TLS
+    /// is used the server's certificate is verified against `sslrootcert`
+    /// (a PEM file) or, without it, the WebPKI roots, and its name against
+    /// the host: ticketd never talks TLS to a server it has not verified.
+    pub fn new(db: &DatabaseConfig) -> Result<Connector, String> {
+        let mut url = url::Url::parse(&db.url).map_err(|e| {
+            format!(
+                "--database-url is not a URL ({e}); expected postgres://user:password@host:port/dbname"
+            )
+        })?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(format!(
+                "--database-url scheme {:?}: expected postgres://",
+                url.scheme()
+            ));
+        }
+        let mut sslmode = "prefer".to_string();
+        let mut rootcert = None;
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter_map(|(k, v)| match &*k {
+                "sslmode" => {
+                    sslmode = v.into_owned();
+                    None
+                }
+                "sslrootcert" => {
+                    rootcert = Some(v.into_owned());
+                    None
+                }
+                _ => Some((k.into_owned(), v.into_owned())),
+            })
+            .collect();
+        let mode = match sslmode.as_str() {
+            "disable" => tokio_postgres::config::SslMode::Disable,
+            "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
+            "require" | "verify-ca" | "verify-full" => tokio_postgres::config::SslMode::Require,
+            other => {
+                return Err(format!(
+                    "--database-url sslmode={other:?}: expected disable, allow, prefer, require, verify-ca or verify-full"
+                ));
+            }
+        };
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+        let mut config: tokio_postgres::Config = url
+            .as_str()
+            .parse()
+            .map_err(|e| format!("--database-url: {e}"))?;
+        config
+            .ssl_mode(mode)
+            .connect_timeout(db.timeout)
+            .keepalives_idle(Duration::from_secs(30))
+            .application_name("ticketd");
+        let mut roots = rustls::RootCertStore::empty();
+        match &rootcert {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("--database-url sslrootcert {path}: {e}"))?;
+                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                    let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!("sslrootcert {path}: no certificate in it"));
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Connector {
+            config,
+            tls: MakeRustlsConnect::new(tls),
+        })
+    }
+
+    /// A connection of its own (not pooled), its driver spawned.
+    pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(self.tls.clone()).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "database connection ended");
+            }
+        });
+        Ok(client)
+    }
+
+    pub fn pool(&self, size: usize, timeout: Duration) -> Result<Pool, String> {
+        let manager = Manager::from_config(
+            self.config.clone(),
+            self.tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(size.max(2))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| format!("database pool: {e}"))
+    }
+}
+
+/// Applies the embedded migrations under an advisory lock, on a connection
+/// of its own.
+pub(crate) async fn migrate(connector: &Connector) -> Result<(), String> {
+    let mut client = connector.connect().await.map_err(|e| e.to_string())?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = migrations::runner()
+        .set_migration_table_name("ticketd_schema_history")
+        .run_async(&mut client)
+        .await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report = report.map_err(|e| format!("schema migration failed: {e}"))?;
+    for m in report.applied_migrations() {
+        tracing::info!(migration = %m, "database schema migrated");
+    }
+    Ok(())
+}
+
+/// What an instance shares between its writer and its tailer.
+pub(super) struct Context {
+    pub shared: Arc<Shared>,
+    /// Called by the writer and the tailer, one at a time.
+    pub hook: Mutex<CommitHook>,
+    pub pool: Pool,
+    pub connector: Connector,
+    pub db: DatabaseConfig,
+    pub sla: Arc<crate::sla::Policy>,
+    pub max_batch: usize,
+    /// The versions the writer's commit in flight will take, from its
+    /// planning until it has published them: the tailer stops short of them
+    /// so a batch is announced once, by the writer, with its own outcomes.
+    pub pending: Mutex<Option<(u64, u64)>>,
+    /// The database's newest version as last seen, for the lag metric.
+    pub seen: AtomicU64,
+}
+
+impl Context {
+    /// The database answered: changes are accepted again.
+    fn healthy(&self) {
+        if !self.shared.writable.swap(true, Ordering::AcqRel) {
+            tracing::info!("database reachable again: changes are accepted");
+        }
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The database did not answer: refuse changes until it does.
+    fn unhealthy(&self, what: &str, error: &dyn std::fmt::Display) {
+        self.shared.commit_failures.fetch_add(1, Ordering::Relaxed);
+        let reason = format!("database unavailable ({what}): {error}");
+        if self.shared.writable.swap(false, Ordering::AcqRel) {
+            tracing::error!(%reason, "changes are refused until the database answers again");
+        }
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(reason);
+    }
+}
+
+/// Opens the shared store: connects, migrates, loads every ticket at one
+/// version, and starts the writer and the tailer on a thread of their own.
+pub(super) fn open(
+    config: StoreConfig,
+    db: DatabaseConfig,
+    hook: CommitHook,
+) -> Result<Store, OpenError> {
+    let lock = files::lock_dir(&config.data_dir)?;
+    let connector = Connector::new(&db).map_err(OpenError::Io)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("ticketd-store")
+        .build()
+        .map_err(|e| OpenError::Io(format!("cannot start the store runtime: {e}")))?;
+    let (tx, rx) = mpsc::channel(config.queue);
+    let closed = Arc::new(tokio::sync::Notify::new());
+    let writer_done = Arc::new(AtomicBool::new(false));
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+    let data_dir: Arc<Path> = config.data_dir.clone().into();
+    {
+        let closed = closed.clone();
+        let done = writer_done.clone();
+        std::thread::Builder::new()
+            .name("ticketd-store".into())
+            .spawn(move || {
+                let started = runtime.block_on(async {
+                    let what = db.describe();
+                    migrate(&connector)
+                        .await
+                        .map_err(|e| OpenError::Io(format!("database {what}: {e}")))?;
+                    let pool = connector
+                        .pool(db.pool_size, db.timeout)
+                        .map_err(OpenError::Io)?;
+                    let (epoch, version, state) = load(&pool, &config.sla)
+                        .await
+                        .map_err(|e| OpenError::Io(format!("database {what}: {e}")))?;
+                    tracing::info!(database = %what, %epoch, version, tickets = state.len(), "shared store loaded");
+                    let shared = Arc::new(Shared {
+                        state: RwLock::new(state),
+                        version: AtomicU64::new(version),
+                        writable: AtomicBool::new(true),
+                        failure: Mutex::new(None),
+                        disk_bytes: AtomicU64::new(0),
+                        commit_failures: AtomicU64::new(0),
+                    });
+                    let ctx = Arc::new(Context {
+                        shared: shared.clone(),
+                        hook: Mutex::new(hook),
+                        pool,
+                        connector,
+                        db,
+                        sla: config.sla.clone(),
+                        max_batch: config.max_batch,
+                        pending: Mutex::new(None),
+                        seen: AtomicU64::new(version),
+                    });
+                    Ok::<_, OpenError>((ctx, epoch))
+                });
+                let ctx = match started {
+                    Ok((ctx, epoch)) => {
+                        let _ = opened_tx.send(Ok((ctx.shared.clone(), epoch, ctx.clone())));
+                        ctx
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        done.store(true, Ordering::Release);
+                        return;
+                    }
+                };
+                runtime.block_on(async {
+                    let tailer = tokio::spawn(tailer::run(ctx.clone()));
+                    writer::run(&ctx, rx).await;
+                    tailer.abort();
+                });
+                drop(runtime);
+                drop(ctx);
+                drop(lock);
+                done.store(true, Ordering::Release);
+                closed.notify_one();
+            })
+            .map_err(|e| OpenError::Io(format!("cannot start the store thread: {e}")))?;
+    }
+    let (shared, epoch, ctx) = opened_rx
+        .recv()
+        .map_err(|_| OpenError::Io("the store thread ended while opening".into()))??;
+    Ok(Store {
+        tx,
+        shared,
+        closed,
+        writer_done,
+        data_dir,
+        epoch,
+        recovered: Arc::default(),
+        database: Some(ctx),
+    })
+}
+
+/// Every ticket and the version they are current at, read in one snapshot.
+async fn load(
+    pool: &Pool,
+    policy: &crate::sla::Policy,
+) -> Result<(uuid::Uuid, u64, State), String> {
+    let mut client = pool.get().await.map_err(|e| e.to_string())?;
+    load_with(&mut client, policy).await
+}
+
+async fn load_with(
+    client: &mut tokio_postgres::Client,
+    policy: &crate::sla::Policy,
+) -> Result<(uuid::Uuid, u64, State), String> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = tx
+        .query_one(
+            "SELECT epoch::text, version FROM ticketd_stream WHERE id = 1",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let epoch: String = row.get(0);
+    let epoch = uuid::Uuid::parse_str(&epoch).map_err(|e| e.to_string())?;
+    let version: i64 = row.get(1);
+    let rows = tx
+        .query("SELECT body::text FROM ticketd_tickets", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now();
+    let mut state = State::default();
+    for row in rows {
+        let body: &str = row.get(0);
+        let mut ticket: Ticket =
+            serde_json::from_str(body).map_err(|e| format!("a stored ticket: {e}"))?;
+        ticket.settle_sla(policy, now);
+        state.put(Arc::new(ticket));
+    }
+    Ok((epoch, version as u64, state))
+}
+
+/// `ticketd store export --database-url`: the whole store as a dump, read
+/// in one snapshot (instances may be running).
+pub async fn export(db: &DatabaseConfig, out: &mut impl std::io::Write) -> Result<usize, String> {
+    let connector = Connector::new(db)?;
+    let mut client = connector.connect().await.map_err(|e| e.to_string())?;
+    let (epoch, version, state) = load_with(&mut client, &crate::sla::Policy::default()).await?;
+    super::dump::write(out, epoch, version, &state.oldest_first()).map_err(|e| e.to_string())
+}
+
+/// `ticketd store import --database-url`: a dump into a database that holds
+/// no store yet (migrated first), in one transaction, keeping ids, times,
+/// the epoch and the version.
+pub async fn import(db: &DatabaseConfig, input: impl std::io::BufRead) -> Result<usize, String> {
+    let (epoch, version, tickets) = super::dump::read(input).map_err(|e| e.to_string())?;
+    let connector = Connector::new(db)?;
+    migrate(&connector).await?;
+    let mut client = connector.connect().await.map_err(|e| e.to_string())?;
+    let e = |e: tokio_postgres::Error| e.to_string();
+    let tx = client.transaction().await.map_err(e)?;
+    let row = tx
+        .query_one(
+            "SELECT version, (SELECT count(*) FROM ticketd_tickets), (SELECT count(*) FROM ticketd_changes) \
+             FROM ticketd_stream WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(e)?;
+    let (at, held, changes): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    if at != 0 || held != 0 || changes != 0 {
+        return Err(format!(
+            "the database already holds a store (version {at}, {held} tickets); import only into an empty one"
+        ));
+    }
+    for chunk in tickets.chunks(1000) {
+        let ids: Vec<String> = chunk.iter().map(|t| t.request_id.to_string()).collect();
+        let bodies: Vec<String> = chunk
+            .iter()
+            .map(|t| serde_json::to_string(&files::Stored(t)).expect("a ticket always serializes"))
+            .collect();
+        tx.execute(
+            "INSERT INTO ticketd_tickets (id, body) SELECT i::uuid, b::jsonb FROM unnest($1::text[], $2::text[]) AS t(i, b)",
+            &[&ids, &bodies],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let epoch = (!epoch.is_nil()).then(|| epoch.to_string());
+    tx.execute(
+        "UPDATE ticketd_stream SET version = $1, epoch = coalesce($2::text::uuid, epoch) WHERE id = 1",
+        &[&(version as i64), &epoch],
+    )
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(tickets.len())
+}
+
+/// A store's figures only the database store has.
+impl Store {
+    /// The database's newest version as this instance last saw it (None
+    /// for the journal store): minus [`Store::version`], the tailer's lag.
+    pub fn database_version(&self) -> Option<u64> {
+        self.database
+            .as_ref()
+            .map(|ctx| ctx.seen.load(Ordering::Relaxed))
+    }
+
+    /// Pooled connections: (in use, open, most).
+    pub fn database_pool(&self) -> Option<(usize, usize, usize)> {
+        self.database.as_ref().map(|ctx| {
+            let status = ctx.pool.status();
+            (
+                status.size.saturating_sub(status.available),
+                status.size,
+                status.max_size,
+            )
+        })
+    }
+}
