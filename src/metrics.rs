@@ -69,6 +69,12 @@ pub struct Metrics {
     store_bytes: IntGauge,
     /// `ticketd_store_writable`: 1, or 0 once a write failed.
     store_writable: IntGauge,
+    /// `ticketd_database_connections{state}`: the shared store's pool.
+    database_connections: IntGaugeVec,
+    /// `ticketd_database_tailer_lag`: versions behind the database.
+    database_lag: IntGauge,
+    /// `ticketd_database_notification_queue_usage`: 0 to 1.
+    database_queue: prometheus::Gauge,
     /// `ticketd_tickets{status}`.
     tickets: IntGaugeVec,
     /// `ticketd_tickets_by_priority{priority}`.
@@ -274,6 +280,24 @@ impl Metrics {
             "1 while the store accepts changes, 0 once a write failed and it turned read-only.",
         );
         store_writable.set(1);
+        let database_connections = gauge_vec(
+            r,
+            "ticketd_database_connections",
+            "The shared PostgreSQL store's pooled connections: in_use, open, max (absent with the journal store).",
+            &["state"],
+        );
+        let database_lag = gauge(
+            r,
+            "ticketd_database_tailer_lag",
+            "Changes committed in the shared database that this instance has not announced yet.",
+        );
+        let database_queue = prometheus::Gauge::new(
+            "ticketd_database_notification_queue_usage",
+            "pg_notification_queue_usage() as last read: at 1, NOTIFY fails.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(database_queue.clone()))
+            .expect("unique metric");
         let tickets = gauge_vec(r, "ticketd_tickets", "Tickets, by status.", &["status"]);
         let tickets_by_priority = gauge_vec(
             r,
@@ -391,6 +415,9 @@ impl Metrics {
             commit_failures,
             store_bytes,
             store_writable,
+            database_connections,
+            database_lag,
+            database_queue,
             tickets,
             tickets_by_priority,
             rate_limited,
@@ -558,6 +585,23 @@ impl Metrics {
                 .with_label_values(&[priority.as_str()])
                 .set(count(n));
         }
+    }
+
+    /// The shared database's figures, read at scrape time.
+    pub fn observe_database(&self, figures: &crate::store::postgres::DatabaseFigures) {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        for (state, n) in [
+            ("in_use", figures.pool_in_use),
+            ("open", figures.pool_open),
+            ("max", figures.pool_max),
+        ] {
+            self.database_connections
+                .with_label_values(&[state])
+                .set(count(n));
+        }
+        self.database_lag
+            .set(i64::try_from(figures.lag).unwrap_or(i64::MAX));
+        self.database_queue.set(figures.notify_queue_usage);
     }
 
     /// Reads the rate limiters at scrape time: refusals so far (a counter

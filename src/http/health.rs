@@ -58,6 +58,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         store.is_writable(),
         store.commit_failures(),
     );
+    if let Some(figures) = store.database_figures() {
+        state.metrics.observe_database(&figures);
+    }
     state.metrics.observe_limits(&state.limits);
     (
         [(

@@ -242,8 +242,20 @@ pub async fn run(
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
     store.sla = Arc::new(load_sla_policy(args.sla_config.as_deref())?);
-    store.database = args.database_url.as_ref().map(|url| {
-        let mut db = crate::store::postgres::DatabaseConfig::new(url.clone());
+    // The URL holds a password: from the flag or environment, or from the
+    // `database_url` systemd credential.
+    let database_url = match (&args.database_url, &credentials) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(dir)) if dir.join("database_url").is_file() => Some(
+            std::fs::read_to_string(dir.join("database_url"))
+                .context("cannot read the database_url credential")?
+                .trim()
+                .to_string(),
+        ),
+        _ => None,
+    };
+    store.database = database_url.map(|url| {
+        let mut db = crate::store::postgres::DatabaseConfig::new(url);
         db.timeout = Duration::from_millis(args.database_timeout_ms);
         db.pool_size = args.database_pool as usize;
         db.poll_interval = Duration::from_millis(args.database_poll_ms);

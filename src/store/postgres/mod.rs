@@ -259,6 +259,8 @@ pub(super) struct Context {
     pub pending: Mutex<Option<(u64, u64)>>,
     /// The database's newest version as last seen, for the lag metric.
     pub seen: AtomicU64,
+    /// The notification queue's usage as last read (f64 bits).
+    pub queue_usage: AtomicU64,
 }
 
 impl Context {
@@ -344,6 +346,7 @@ pub(super) fn open(
                         max_batch: config.max_batch,
                         pending: Mutex::new(None),
                         seen: AtomicU64::new(version),
+                        queue_usage: AtomicU64::new(0),
                     });
                     Ok::<_, OpenError>((ctx, epoch))
                 });
@@ -500,15 +503,31 @@ impl Store {
             .map(|ctx| ctx.seen.load(Ordering::Relaxed))
     }
 
-    /// Pooled connections: (in use, open, most).
-    pub fn database_pool(&self) -> Option<(usize, usize, usize)> {
+    /// The shared database's figures for the metrics (None for the
+    /// journal store).
+    pub fn database_figures(&self) -> Option<DatabaseFigures> {
         self.database.as_ref().map(|ctx| {
             let status = ctx.pool.status();
-            (
-                status.size.saturating_sub(status.available),
-                status.size,
-                status.max_size,
-            )
+            let newest = ctx.seen.load(Ordering::Relaxed);
+            DatabaseFigures {
+                pool_in_use: status.size.saturating_sub(status.available),
+                pool_open: status.size,
+                pool_max: status.max_size,
+                lag: newest.saturating_sub(self.version()),
+                notify_queue_usage: f64::from_bits(ctx.queue_usage.load(Ordering::Relaxed)),
+            }
         })
     }
+}
+
+/// What `/metrics` shows of the shared database.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DatabaseFigures {
+    pub pool_in_use: usize,
+    pub pool_open: usize,
+    pub pool_max: usize,
+    /// The database's newest version minus this instance's.
+    pub lag: u64,
+    /// `pg_notification_queue_usage()`: 0 to 1 (at 1, NOTIFY fails).
+    pub notify_queue_usage: f64,
 }

@@ -94,12 +94,17 @@ pub(super) async fn catch_up(ctx: &Context) -> Result<(), String> {
             let client = ctx.pool.get().await.map_err(|e| e.to_string())?;
             let after = from as i64;
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &PAGE];
-            let newest = client.query_one("SELECT version FROM ticketd_stream WHERE id = 1", &[]);
+            let newest = client.query_one(
+                "SELECT version, pg_notification_queue_usage() FROM ticketd_stream WHERE id = 1",
+                &[],
+            );
             let changes = client.query(
                 "SELECT version, body::text FROM ticketd_changes WHERE version > $1 ORDER BY version LIMIT $2",
                 &params,
             );
             let (newest, changes) = tokio::try_join!(newest, changes).map_err(|e| e.to_string())?;
+            ctx.queue_usage
+                .store(newest.get::<_, f64>(1).to_bits(), Ordering::Relaxed);
             Ok::<_, String>((newest.get::<_, i64>(0) as u64, changes))
         };
         let (newest, rows) = tokio::time::timeout(ctx.db.timeout, read)
