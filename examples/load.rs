@@ -43,6 +43,11 @@ struct Args {
     /// The server's address (loopback only).
     #[arg(long, default_value = "127.0.0.1:8443")]
     addr: SocketAddr,
+    /// Publishers connect here instead (another instance sharing the same
+    /// database): delivery latency is then commit on one instance to
+    /// delivery on the other.
+    #[arg(long)]
+    publish_addr: Option<SocketAddr>,
     /// The server's certificate (PEM) to trust.
     #[arg(long, default_value = "certs/localhost-cert.pem")]
     cacert: PathBuf,
@@ -92,7 +97,7 @@ struct Shared {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(
-        args.addr.ip().is_loopback(),
+        args.addr.ip().is_loopback() && args.publish_addr.is_none_or(|a| a.ip().is_loopback()),
         "the harness only targets loopback addresses"
     );
     anyhow::ensure!(
@@ -136,7 +141,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for i in 0..args.clients {
         let gate = gate.clone();
         let tls = tls.clone();
-        let addr = args.addr;
+        let addr = match args.publish_addr {
+            Some(other) if i < args.publishers => other,
+            _ => args.addr,
+        };
         let source = Ipv4Addr::new(127, 0, 0, 2 + (i % args.sources.max(1) as usize) as u8);
         connects.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.expect("gate");

@@ -75,6 +75,8 @@ pub struct Metrics {
     database_lag: IntGauge,
     /// `ticketd_database_notification_queue_usage`: 0 to 1.
     database_queue: prometheus::Gauge,
+    /// `ticketd_database_commit_conflicts_total`.
+    database_conflicts: IntCounter,
     /// `ticketd_tickets{status}`.
     tickets: IntGaugeVec,
     /// `ticketd_tickets_by_priority{priority}`.
@@ -298,6 +300,13 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(database_queue.clone()))
             .expect("unique metric");
+        let database_conflicts = IntCounter::new(
+            "ticketd_database_commit_conflicts_total",
+            "Group commits planned again because another instance sharing the database committed first.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(database_conflicts.clone()))
+            .expect("unique metric");
         let tickets = gauge_vec(r, "ticketd_tickets", "Tickets, by status.", &["status"]);
         let tickets_by_priority = gauge_vec(
             r,
@@ -418,6 +427,7 @@ impl Metrics {
             database_connections,
             database_lag,
             database_queue,
+            database_conflicts,
             tickets,
             tickets_by_priority,
             rate_limited,
@@ -602,6 +612,10 @@ impl Metrics {
         self.database_lag
             .set(i64::try_from(figures.lag).unwrap_or(i64::MAX));
         self.database_queue.set(figures.notify_queue_usage);
+        let seen = self.database_conflicts.get();
+        if figures.conflicts > seen {
+            self.database_conflicts.inc_by(figures.conflicts - seen);
+        }
     }
 
     /// Reads the rate limiters at scrape time: refusals so far (a counter

@@ -261,6 +261,8 @@ pub(super) struct Context {
     pub seen: AtomicU64,
     /// The notification queue's usage as last read (f64 bits).
     pub queue_usage: AtomicU64,
+    /// Batches planned again because another instance committed first.
+    pub conflicts: AtomicU64,
 }
 
 impl Context {
@@ -347,6 +349,7 @@ pub(super) fn open(
                         pending: Mutex::new(None),
                         seen: AtomicU64::new(version),
                         queue_usage: AtomicU64::new(0),
+                        conflicts: AtomicU64::new(0),
                     });
                     Ok::<_, OpenError>((ctx, epoch))
                 });
@@ -476,7 +479,7 @@ pub async fn import(db: &DatabaseConfig, input: impl std::io::BufRead) -> Result
             .map(|t| serde_json::to_string(&files::Stored(t)).expect("a ticket always serializes"))
             .collect();
         tx.execute(
-            "INSERT INTO ticketd_tickets (id, body) SELECT i::uuid, b::jsonb FROM unnest($1::text[], $2::text[]) AS t(i, b)",
+            "INSERT INTO ticketd_tickets (id, body) SELECT i::uuid, b::json FROM unnest($1::text[], $2::text[]) AS t(i, b)",
             &[&ids, &bodies],
         )
         .await
@@ -515,6 +518,7 @@ impl Store {
                 pool_max: status.max_size,
                 lag: newest.saturating_sub(self.version()),
                 notify_queue_usage: f64::from_bits(ctx.queue_usage.load(Ordering::Relaxed)),
+                conflicts: ctx.conflicts.load(Ordering::Relaxed),
             }
         })
     }
@@ -530,4 +534,6 @@ pub struct DatabaseFigures {
     pub lag: u64,
     /// `pg_notification_queue_usage()`: 0 to 1 (at 1, NOTIFY fails).
     pub notify_queue_usage: f64,
+    /// Batches planned again because another instance committed first.
+    pub conflicts: u64,
 }

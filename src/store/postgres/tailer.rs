@@ -64,12 +64,18 @@ async fn listen(ctx: &Context) -> Result<(tokio_postgres::Client, mpsc::Receiver
         .map_err(|_| format!("no connection within {} ms", ctx.db.timeout.as_millis()))?
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(1);
+    let shared = ctx.shared.clone();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
-                    let _ = tx.try_send(());
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    // The payload is the newest version: nothing to read
+                    // when this instance has it already (its own commits).
+                    let newest = n.payload().parse::<u64>().unwrap_or(u64::MAX);
+                    if newest > shared.version.load(Ordering::Acquire) {
+                        let _ = tx.try_send(());
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => break,
@@ -94,14 +100,17 @@ pub(super) async fn catch_up(ctx: &Context) -> Result<(), String> {
             let client = ctx.pool.get().await.map_err(|e| e.to_string())?;
             let after = from as i64;
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &PAGE];
-            let newest = client.query_one(
-                "SELECT version, pg_notification_queue_usage() FROM ticketd_stream WHERE id = 1",
-                &[],
-            );
-            let changes = client.query(
-                "SELECT version, body::text FROM ticketd_changes WHERE version > $1 ORDER BY version LIMIT $2",
-                &params,
-            );
+            let (newest, changes) = tokio::try_join!(
+                client.prepare_cached(
+                    "SELECT version, pg_notification_queue_usage() FROM ticketd_stream WHERE id = 1"
+                ),
+                client.prepare_cached(
+                    "SELECT version, body::text FROM ticketd_changes WHERE version > $1 ORDER BY version LIMIT $2"
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+            let newest = client.query_one(&newest, &[]);
+            let changes = client.query(&changes, &params);
             let (newest, changes) = tokio::try_join!(newest, changes).map_err(|e| e.to_string())?;
             ctx.queue_usage
                 .store(newest.get::<_, f64>(1).to_bits(), Ordering::Relaxed);
@@ -112,28 +121,63 @@ pub(super) async fn catch_up(ctx: &Context) -> Result<(), String> {
             .map_err(|_| format!("no answer within {} ms", ctx.db.timeout.as_millis()))??;
         ctx.seen.fetch_max(newest, Ordering::Relaxed);
         let full = rows.len() as i64 == PAGE;
-        let mut changes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let version = row.get::<_, i64>(0) as u64;
-            let body: &str = row.get(1);
-            let record = Record::parse(body.as_bytes())
-                .map_err(|e| format!("change {version} does not parse: {e}"))?;
-            changes.push((version, record));
-        }
+        let changes = parse(rows)?;
         if !apply(ctx, changes)? || !full {
             return Ok(());
         }
     }
 }
 
+/// Change rows (`version`, `body`) as records.
+pub(super) fn parse(rows: Vec<tokio_postgres::Row>) -> Result<Vec<(u64, Record<Ticket>)>, String> {
+    rows.into_iter()
+        .map(|row| {
+            let version = row.get::<_, i64>(0) as u64;
+            let body: &str = row.get(1);
+            Record::parse(body.as_bytes())
+                .map(|record| (version, record))
+                .map_err(|e| format!("change {version} does not parse: {e}"))
+        })
+        .collect()
+}
+
+/// Reads the changes after `from` inside a transaction that holds the
+/// counter row (nobody else can commit meanwhile) and applies them.
+pub(super) async fn catch_up_locked(
+    ctx: &Context,
+    tx: &tokio_postgres::Transaction<'_>,
+    newest: u64,
+) -> Result<(), String> {
+    while ctx.shared.version.load(Ordering::Acquire) < newest {
+        let from = ctx.shared.version.load(Ordering::Acquire) as i64;
+        let rows = tx
+            .query(
+                "SELECT version, body::text FROM ticketd_changes WHERE version > $1 ORDER BY version LIMIT $2",
+                &[&from, &PAGE],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Err(format!(
+                "the stream has a hole: nothing after version {from} but the counter says {newest}"
+            ));
+        }
+        if !apply(ctx, parse(rows)?)? {
+            return Err("a batch of this instance's own is in flight while catching up".into());
+        }
+    }
+    Ok(())
+}
+
 /// Applies changes read from the database in version order and announces
 /// them; skips what this instance already has, and stops short of the
 /// writer's batch in flight. False: stopped there.
-fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<bool, String> {
+pub(super) fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<bool, String> {
     let pending = *ctx.pending.lock().unwrap_or_else(|p| p.into_inner());
     let mut changes = Vec::with_capacity(rows.len());
     let mut befores = Vec::with_capacity(rows.len());
     let mut result = Ok(true);
+    let now = chrono::Utc::now();
     {
         let mut state = ctx.shared.state.write().unwrap_or_else(|p| p.into_inner());
         let mut version = ctx.shared.version.load(Ordering::Acquire);
@@ -151,6 +195,14 @@ fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<bool, String
                 ));
                 break;
             }
+            // The SLA view is computed, not stored: as a replay does.
+            let record = match record {
+                Record::Put { mut ticket, v } => {
+                    ticket.settle_sla(&ctx.sla, now);
+                    Record::Put { ticket, v }
+                }
+                other => other,
+            };
             match apply_record(&mut state, record) {
                 Some((outcome, before)) => {
                     changes.push((v, outcome));

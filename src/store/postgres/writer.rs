@@ -14,10 +14,6 @@ use crate::tickets::{Change, Command, Ticket, TicketId};
 
 type Reply = tokio::sync::oneshot::Sender<Result<Applied, StoreError>>;
 
-/// How many times a batch is planned again after other instances committed
-/// first, before its callers are told the store is unavailable.
-const MAX_ATTEMPTS: usize = 64;
-
 /// Takes whatever is queued as one batch and commits it, until shutdown.
 pub(super) async fn run(ctx: &Arc<Context>, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<(Command, Reply)> = Vec::new();
@@ -100,119 +96,167 @@ fn encode(
     e
 }
 
-/// Commits one batch: plan against the view, send, and on a conflict catch
-/// up and plan again. Every caller hears exactly once.
+/// Commits one batch. First optimistically: plan against the view at
+/// version V and send it in one round trip, which writes only if the
+/// database is still at V. If another instance committed first, nothing was
+/// written, and the batch goes again under the counter row's lock: take the
+/// lock (instances waiting for it are served in turn, so none is starved),
+/// read what was missed, plan, write, commit. Every caller hears exactly once.
 async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
     let (commands, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().unzip();
     if !ctx.shared.writable.load(Ordering::Acquire) {
         // Known away: refuse at once rather than wait for a timeout per
         // batch; the tailer notices when it is back.
-        for reply in replies {
-            let _ = reply.send(Err(StoreError::Unavailable));
-        }
+        refuse(replies);
         return;
     }
-    for _ in 0..MAX_ATTEMPTS {
-        let (base, planned) = {
-            let state = ctx.shared.state.read().unwrap_or_else(|p| p.into_inner());
-            (
-                ctx.shared.version.load(Ordering::Acquire),
-                plan(&state, commands.iter().cloned(), &ctx.sla),
-            )
-        };
-        let ok: Vec<&Planned> = planned
-            .results
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .collect();
-        if ok.is_empty() {
-            for (result, reply) in planned.results.into_iter().zip(replies) {
-                if let Err(e) = result {
-                    let _ = reply.send(Err(e));
-                }
-            }
-            return;
+    let started = Instant::now();
+    let first = optimistic(ctx, &commands).await;
+    let outcome = match first {
+        Ok(Attempt::Conflict(current)) => {
+            // Nothing of the first plan was written: its versions are free.
+            *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            ctx.seen.fetch_max(current, Ordering::Relaxed);
+            ctx.conflicts.fetch_add(1, Ordering::Relaxed);
+            locked(ctx, &commands).await
         }
-        let n = ok.len() as u64;
-        let encoded = encode(base, &ok, &planned.overlay);
-        *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((base + 1, base + n));
-        let started = Instant::now();
-        let sent = send(ctx, base, planned.cleared, &encoded).await;
-        let duration = started.elapsed();
-        match sent {
-            Ok((true, reached)) => {
-                debug_assert_eq!(reached, base + n);
-                ctx.seen.fetch_max(reached, Ordering::Relaxed);
-                let (oks, errs): (Vec<_>, Vec<_>) = planned
-                    .results
-                    .into_iter()
-                    .zip(replies)
-                    .partition(|(r, _)| r.is_ok());
-                for (result, reply) in errs {
-                    if let Err(e) = result {
+        other => other,
+    };
+    *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    match outcome {
+        Ok(Attempt::Committed { base, planned }) => {
+            let duration = started.elapsed();
+            let mut oks = Vec::with_capacity(planned.len());
+            let mut ok_replies = Vec::with_capacity(planned.len());
+            for (result, reply) in planned.into_iter().zip(replies) {
+                match result {
+                    Ok(p) => {
+                        oks.push(p);
+                        ok_replies.push(reply);
+                    }
+                    Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
-                let (oks, replies): (Vec<Planned>, Vec<Reply>) = oks
-                    .into_iter()
-                    .filter_map(|(r, reply)| r.ok().map(|p| (p, reply)))
-                    .unzip();
-                let applied = {
-                    let hook = ctx.hook.lock().unwrap_or_else(|p| p.into_inner());
-                    publish(&ctx.shared, &hook, base, oks, duration)
-                };
-                *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                for (applied, reply) in applied.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(applied));
-                }
-                wake_others(ctx, reached);
+            }
+            if oks.is_empty() {
                 return;
             }
-            Ok((false, current)) => {
-                // Another instance committed first: nothing of ours was
-                // written. Catch up to it and plan again.
-                *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                ctx.seen.fetch_max(current, Ordering::Relaxed);
-                if let Err(e) = super::tailer::catch_up(ctx).await {
-                    ctx.unhealthy("catching up", &e);
-                    break;
-                }
+            let reached = base + oks.len() as u64;
+            ctx.seen.fetch_max(reached, Ordering::Relaxed);
+            let applied = {
+                let hook = ctx.hook.lock().unwrap_or_else(|p| p.into_inner());
+                publish(&ctx.shared, &hook, base, oks, duration)
+            };
+            for (applied, reply) in applied.into_iter().zip(ok_replies) {
+                let _ = reply.send(Ok(applied));
             }
-            Err(e) => {
-                // Whether it committed is unknown: the tailer announces it
-                // if it did. The callers are told it is not stored.
-                *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                ctx.unhealthy("commit", &e);
-                break;
-            }
+            wake_others(ctx, reached);
+        }
+        Ok(Attempt::Conflict(_)) => {
+            // Under the lock nobody else commits: this is a broken
+            // invariant, not a race.
+            tracing::error!("a commit under the counter row's lock conflicted; refused");
+            refuse(replies);
+        }
+        Err(e) => {
+            // Whether it committed is unknown: the tailer announces it if
+            // it did. The callers are told it is not stored.
+            ctx.unhealthy("commit", &e);
+            refuse(replies);
         }
     }
+}
+
+fn refuse(replies: Vec<Reply>) {
     for reply in replies {
         let _ = reply.send(Err(StoreError::Unavailable));
     }
 }
 
-/// One round trip: `ticketd_commit` in its own transaction.
-async fn send(ctx: &Context, base: u64, cleared: bool, e: &Encoded) -> Result<(bool, u64), String> {
+enum Attempt {
+    /// Written (or nothing to write): one result per command, the changes
+    /// at `base + 1`, `base + 2`, ...
+    Committed {
+        base: u64,
+        planned: Vec<Result<Planned, StoreError>>,
+    },
+    /// Another instance committed first; the database is at this version.
+    Conflict(u64),
+}
+
+/// Plans the batch against the view; registers the versions it will take.
+fn plan_now(
+    ctx: &Context,
+    commands: &[Command],
+) -> (u64, crate::store::writer::Plan, Option<Encoded>) {
+    let (base, planned) = {
+        let state = ctx.shared.state.read().unwrap_or_else(|p| p.into_inner());
+        (
+            ctx.shared.version.load(Ordering::Acquire),
+            plan(&state, commands.iter().cloned(), &ctx.sla),
+        )
+    };
+    let ok: Vec<&Planned> = planned
+        .results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .collect();
+    if ok.is_empty() {
+        return (base, planned, None);
+    }
+    let encoded = encode(base, &ok, &planned.overlay);
+    *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((base + 1, base + ok.len() as u64));
+    (base, planned, Some(encoded))
+}
+
+const COMMIT: &str =
+    "SELECT committed, version FROM ticketd_commit($1, $2, $3, $4, $5, $6, $7, $8)";
+
+async fn call_commit(
+    client: &tokio_postgres::Client,
+    statement: &tokio_postgres::Statement,
+    base: u64,
+    cleared: bool,
+    e: &Encoded,
+) -> Result<(bool, u64), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            statement,
+            &[
+                &(base as i64),
+                &e.kinds,
+                &e.ids,
+                &e.bodies,
+                &e.put_ids,
+                &e.put_bodies,
+                &e.delete_ids,
+                &cleared,
+            ],
+        )
+        .await?;
+    Ok((row.get::<_, bool>(0), row.get::<_, i64>(1) as u64))
+}
+
+/// One round trip: `ticketd_commit` in a transaction of its own.
+async fn optimistic(ctx: &Context, commands: &[Command]) -> Result<Attempt, String> {
+    let (base, planned, encoded) = plan_now(ctx, commands);
+    let Some(encoded) = encoded else {
+        return Ok(Attempt::Committed {
+            base,
+            planned: planned.results,
+        });
+    };
     let attempt = async {
         let client = ctx.pool.get().await.map_err(|e| e.to_string())?;
-        let row = client
-            .query_one(
-                "SELECT committed, version FROM ticketd_commit($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &(base as i64),
-                    &e.kinds,
-                    &e.ids,
-                    &e.bodies,
-                    &e.put_ids,
-                    &e.put_bodies,
-                    &e.delete_ids,
-                    &cleared,
-                ],
-            )
-            .await;
-        match row {
-            Ok(row) => Ok((row.get::<_, bool>(0), row.get::<_, i64>(1) as u64)),
+        let sent = async {
+            let statement = client.prepare_cached(COMMIT).await?;
+            call_commit(&client, &statement, base, planned.cleared, &encoded).await
+        }
+        .await;
+        match sent {
+            Ok(answer) => Ok(answer),
             Err(error) => {
                 // A connection that failed mid-statement is not reused.
                 drop(deadpool_postgres::Object::take(client));
@@ -220,13 +264,69 @@ async fn send(ctx: &Context, base: u64, cleared: bool, e: &Encoded) -> Result<(b
             }
         }
     };
-    match tokio::time::timeout(ctx.db.timeout + COMMIT_GRACE, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(format!(
-            "no answer within {} ms",
-            (ctx.db.timeout + COMMIT_GRACE).as_millis()
-        )),
+    match within(ctx, attempt).await? {
+        (true, _) => Ok(Attempt::Committed {
+            base,
+            planned: planned.results,
+        }),
+        (false, current) => Ok(Attempt::Conflict(current)),
     }
+}
+
+/// Under the counter row's lock: catch up, plan, write, commit.
+async fn locked(ctx: &Context, commands: &[Command]) -> Result<Attempt, String> {
+    let attempt = async {
+        let mut client = ctx.pool.get().await.map_err(|e| e.to_string())?;
+        let raw: &mut tokio_postgres::Client = &mut client;
+        let done = async {
+            let tx = raw.transaction().await.map_err(|e| e.to_string())?;
+            let newest = tx
+                .query_one(
+                    "SELECT version FROM ticketd_stream WHERE id = 1 FOR UPDATE",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .get::<_, i64>(0) as u64;
+            super::tailer::catch_up_locked(ctx, &tx, newest).await?;
+            let (base, planned, encoded) = plan_now(ctx, commands);
+            let Some(encoded) = encoded else {
+                return Ok(Attempt::Committed {
+                    base,
+                    planned: planned.results,
+                });
+            };
+            let statement = tx.prepare(COMMIT).await.map_err(|e| e.to_string())?;
+            let answer = call_commit(tx.client(), &statement, base, planned.cleared, &encoded)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !answer.0 {
+                return Ok(Attempt::Conflict(answer.1));
+            }
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok(Attempt::Committed {
+                base,
+                planned: planned.results,
+            })
+        }
+        .await;
+        if done.is_err() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+        done
+    };
+    within(ctx, attempt).await
+}
+
+/// Gives a database call the timeout (plus the commit's grace).
+async fn within<T>(
+    ctx: &Context,
+    call: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let limit = ctx.db.timeout + COMMIT_GRACE;
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} ms", limit.as_millis())))
 }
 
 /// A commit may take longer than a connection: allowed this much more.
@@ -241,7 +341,7 @@ fn wake_others(ctx: &Arc<Context>, version: u64) {
         if let Ok(client) = pool.get().await {
             let _ = client
                 .execute(
-                    "SELECT pg_notify($1, $2)",
+                    "SELECT pg_notify($1::text, $2::text)",
                     &[&super::CHANNEL, &version.to_string()],
                 )
                 .await;

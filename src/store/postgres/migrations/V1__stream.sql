@@ -4,7 +4,8 @@
 -- its own transaction, so versions come out in commit order with no hole.
 -- ticketd_changes keeps each change (the same record the journal store
 -- appends) at its version; ticketd_tickets holds every ticket as it now
--- is, for instances that start.
+-- is, for instances that start. Bodies are json (kept byte for byte as
+-- written: a ticket read back is the ticket written), not jsonb.
 
 CREATE TABLE ticketd_stream (
     id integer PRIMARY KEY CHECK (id = 1),
@@ -16,7 +17,7 @@ INSERT INTO ticketd_stream (id, epoch, version) VALUES (1, gen_random_uuid(), 0)
 
 CREATE TABLE ticketd_tickets (
     id uuid PRIMARY KEY,
-    body jsonb NOT NULL
+    body json NOT NULL
 );
 
 CREATE TABLE ticketd_changes (
@@ -24,7 +25,7 @@ CREATE TABLE ticketd_changes (
     -- put, delete or clear
     kind text NOT NULL,
     ticket_id uuid,
-    body jsonb NOT NULL,
+    body json NOT NULL,
     committed_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -56,14 +57,14 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO ticketd_changes (version, kind, ticket_id, body)
-        SELECT expected + c.o, c.k, c.i::uuid, c.b::jsonb
+        SELECT expected + c.o, c.k, c.i::uuid, c.b::json
         FROM unnest(kinds, ids, bodies) WITH ORDINALITY AS c(k, i, b, o);
     IF clear_first THEN
         DELETE FROM ticketd_tickets;
     END IF;
     DELETE FROM ticketd_tickets WHERE id = ANY (delete_ids::uuid[]);
     INSERT INTO ticketd_tickets (id, body)
-        SELECT p.i::uuid, p.b::jsonb FROM unnest(put_ids, put_bodies) AS p(i, b)
+        SELECT p.i::uuid, p.b::json FROM unnest(put_ids, put_bodies) AS p(i, b)
         ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body;
     RETURN QUERY SELECT true, reached;
 END
