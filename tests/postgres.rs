@@ -1530,3 +1530,82 @@ async fn a_store_moves_from_the_journal_to_postgres_and_back_unchanged() {
     assert_identical(&first, &second, "journal -> PostgreSQL -> dump");
     assert_identical(&first, &third, "and back to a journal");
 }
+
+/// `db.url` with `sslmode` set to `mode` (other parameters kept).
+fn with_sslmode(db: &Db, mode: &str) -> String {
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "sslmode")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.set_query(None);
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in kept {
+            query.append_pair(&k, &v);
+        }
+        query.append_pair("sslmode", mode);
+    }
+    url.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_database_is_always_verified_and_a_bad_url_is_a_clear_error() {
+    let Some(db) = Db::create("tls").await else {
+        return;
+    };
+    let ssl: String = db
+        .connect()
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let dir = tempfile::tempdir().unwrap();
+    // The test server's certificate (Debian's self-signed snakeoil, or none)
+    // is trusted by nobody: `require` must refuse it, not just encrypt.
+    let refused = start_expecting_failure(
+        dir.path(),
+        &["--database-url".into(), with_sslmode(&db, "require")],
+        &[],
+    );
+    db.assert_no_password(&refused, "the refusal");
+    if ssl == "on" {
+        assert!(
+            refused.contains("invalid peer certificate"),
+            "an unverifiable server certificate is the reason: {refused}"
+        );
+    } else {
+        assert!(
+            refused.to_lowercase().contains("tls"),
+            "a server without TLS is refused under require: {refused}"
+        );
+    }
+    let refused = start_expecting_failure(
+        dir.path(),
+        &[
+            "--database-url".into(),
+            with_sslmode(&db, "verify-everything"),
+        ],
+        &[],
+    );
+    assert!(
+        refused.contains("sslmode=\"verify-everything\"") && refused.contains("verify-full"),
+        "names the parameter and what it accepts: {refused}"
+    );
+    db.assert_no_password(&refused, "the refusal");
+    // A root file with no certificate in it is named.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let url = format!(
+        "{}&sslrootcert={}",
+        with_sslmode(&db, "verify-full"),
+        empty.display()
+    );
+    let refused = start_expecting_failure(dir.path(), &["--database-url".into(), url], &[]);
+    assert!(
+        refused.contains("no certificate in it"),
+        "names the empty root file: {refused}"
+    );
+}

@@ -96,6 +96,22 @@ impl DatabaseConfig {
     }
 }
 
+/// An error with its causes ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"); never a password (the URL is not in it).
+pub(crate) fn why<E: std::error::Error>(error: E) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A connection recipe: the parsed configuration and its TLS connector.
 #[derive(Clone)]
 pub(crate) struct Connector {
@@ -224,11 +240,11 @@ impl Connector {
 /// Applies the embedded migrations under an advisory lock, on a connection
 /// of its own.
 pub(crate) async fn migrate(connector: &Connector) -> Result<(), String> {
-    let mut client = connector.connect().await.map_err(|e| e.to_string())?;
+    let mut client = connector.connect().await.map_err(why)?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(why)?;
     let report = migrations::runner()
         .set_migration_table_name("ticketd_schema_history")
         .run_async(&mut client)
@@ -397,7 +413,7 @@ async fn load(
     pool: &Pool,
     policy: &crate::sla::Policy,
 ) -> Result<(uuid::Uuid, u64, State), String> {
-    let mut client = pool.get().await.map_err(|e| e.to_string())?;
+    let mut client = pool.get().await.map_err(why)?;
     load_with(&mut client, policy).await
 }
 
@@ -411,22 +427,22 @@ async fn load_with(
         .read_only(true)
         .start()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(why)?;
     let row = tx
         .query_one(
             "SELECT epoch::text, version FROM ticketd_stream WHERE id = 1",
             &[],
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(why)?;
     let epoch: String = row.get(0);
-    let epoch = uuid::Uuid::parse_str(&epoch).map_err(|e| e.to_string())?;
+    let epoch = uuid::Uuid::parse_str(&epoch).map_err(why)?;
     let version: i64 = row.get(1);
     let rows = tx
         .query("SELECT body::text FROM ticketd_tickets", &[])
         .await
-        .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+        .map_err(why)?;
+    tx.commit().await.map_err(why)?;
     let now = chrono::Utc::now();
     let mut state = State::default();
     for row in rows {
@@ -443,20 +459,20 @@ async fn load_with(
 /// in one snapshot (instances may be running).
 pub async fn export(db: &DatabaseConfig, out: &mut impl std::io::Write) -> Result<usize, String> {
     let connector = Connector::new(db)?;
-    let mut client = connector.connect().await.map_err(|e| e.to_string())?;
+    let mut client = connector.connect().await.map_err(why)?;
     let (epoch, version, state) = load_with(&mut client, &crate::sla::Policy::default()).await?;
-    super::dump::write(out, epoch, version, &state.oldest_first()).map_err(|e| e.to_string())
+    super::dump::write(out, epoch, version, &state.oldest_first()).map_err(why)
 }
 
 /// `ticketd store import --database-url`: a dump into a database that holds
 /// no store yet (migrated first), in one transaction, keeping ids, times,
 /// the epoch and the version.
 pub async fn import(db: &DatabaseConfig, input: impl std::io::BufRead) -> Result<usize, String> {
-    let (epoch, version, tickets) = super::dump::read(input).map_err(|e| e.to_string())?;
+    let (epoch, version, tickets) = super::dump::read(input).map_err(why)?;
     let connector = Connector::new(db)?;
     migrate(&connector).await?;
-    let mut client = connector.connect().await.map_err(|e| e.to_string())?;
-    let e = |e: tokio_postgres::Error| e.to_string();
+    let mut client = connector.connect().await.map_err(why)?;
+    let e = why::<tokio_postgres::Error>;
     let tx = client.transaction().await.map_err(e)?;
     let row = tx
         .query_one(

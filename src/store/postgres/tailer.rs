@@ -62,7 +62,7 @@ async fn listen(ctx: &Context) -> Result<(tokio_postgres::Client, mpsc::Receiver
     let (client, mut connection) = tokio::time::timeout(ctx.db.timeout, connect)
         .await
         .map_err(|_| format!("no connection within {} ms", ctx.db.timeout.as_millis()))?
-        .map_err(|e| e.to_string())?;
+        .map_err(super::why)?;
     let (tx, rx) = mpsc::channel(1);
     let shared = ctx.shared.clone();
     tokio::spawn(async move {
@@ -87,7 +87,7 @@ async fn listen(ctx: &Context) -> Result<(tokio_postgres::Client, mpsc::Receiver
     tokio::time::timeout(ctx.db.timeout, listening)
         .await
         .map_err(|_| "LISTEN took too long".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(super::why)?;
     Ok((client, rx))
 }
 
@@ -97,7 +97,7 @@ pub(super) async fn catch_up(ctx: &Context) -> Result<(), String> {
     loop {
         let from = ctx.shared.version.load(Ordering::Acquire);
         let read = async {
-            let client = ctx.pool.get().await.map_err(|e| e.to_string())?;
+            let client = ctx.pool.get().await.map_err(super::why)?;
             let after = from as i64;
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &PAGE];
             let (newest, changes) = tokio::try_join!(
@@ -108,10 +108,10 @@ pub(super) async fn catch_up(ctx: &Context) -> Result<(), String> {
                     "SELECT version, body::text FROM ticketd_changes WHERE version > $1 ORDER BY version LIMIT $2"
                 ),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(super::why)?;
             let newest = client.query_one(&newest, &[]);
             let changes = client.query(&changes, &params);
-            let (newest, changes) = tokio::try_join!(newest, changes).map_err(|e| e.to_string())?;
+            let (newest, changes) = tokio::try_join!(newest, changes).map_err(super::why)?;
             ctx.queue_usage
                 .store(newest.get::<_, f64>(1).to_bits(), Ordering::Relaxed);
             Ok::<_, String>((newest.get::<_, i64>(0) as u64, changes))
@@ -156,7 +156,7 @@ pub(super) async fn catch_up_locked(
                 &[&from, &PAGE],
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(super::why)?;
         if rows.is_empty() {
             return Err(format!(
                 "the stream has a hole: nothing after version {from} but the counter says {newest}"

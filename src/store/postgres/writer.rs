@@ -249,7 +249,7 @@ async fn optimistic(ctx: &Context, commands: &[Command]) -> Result<Attempt, Stri
         });
     };
     let attempt = async {
-        let client = ctx.pool.get().await.map_err(|e| e.to_string())?;
+        let client = ctx.pool.get().await.map_err(super::why)?;
         let sent = async {
             let statement = client.prepare_cached(COMMIT).await?;
             call_commit(&client, &statement, base, planned.cleared, &encoded).await
@@ -260,7 +260,7 @@ async fn optimistic(ctx: &Context, commands: &[Command]) -> Result<Attempt, Stri
             Err(error) => {
                 // A connection that failed mid-statement is not reused.
                 drop(deadpool_postgres::Object::take(client));
-                Err(error.to_string())
+                Err(super::why(error))
             }
         }
     };
@@ -276,17 +276,17 @@ async fn optimistic(ctx: &Context, commands: &[Command]) -> Result<Attempt, Stri
 /// Under the counter row's lock: catch up, plan, write, commit.
 async fn locked(ctx: &Context, commands: &[Command]) -> Result<Attempt, String> {
     let attempt = async {
-        let mut client = ctx.pool.get().await.map_err(|e| e.to_string())?;
+        let mut client = ctx.pool.get().await.map_err(super::why)?;
         let raw: &mut tokio_postgres::Client = &mut client;
         let done = async {
-            let tx = raw.transaction().await.map_err(|e| e.to_string())?;
+            let tx = raw.transaction().await.map_err(super::why)?;
             let newest = tx
                 .query_one(
                     "SELECT version FROM ticketd_stream WHERE id = 1 FOR UPDATE",
                     &[],
                 )
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(super::why)?
                 .get::<_, i64>(0) as u64;
             super::tailer::catch_up_locked(ctx, &tx, newest).await?;
             let (base, planned, encoded) = plan_now(ctx, commands);
@@ -296,14 +296,14 @@ async fn locked(ctx: &Context, commands: &[Command]) -> Result<Attempt, String> 
                     planned: planned.results,
                 });
             };
-            let statement = tx.prepare(COMMIT).await.map_err(|e| e.to_string())?;
+            let statement = tx.prepare(COMMIT).await.map_err(super::why)?;
             let answer = call_commit(tx.client(), &statement, base, planned.cleared, &encoded)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(super::why)?;
             if !answer.0 {
                 return Ok(Attempt::Conflict(answer.1));
             }
-            tx.commit().await.map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(super::why)?;
             Ok(Attempt::Committed {
                 base,
                 planned: planned.results,
