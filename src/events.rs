@@ -72,6 +72,8 @@ pub enum Event<'a> {
         request_id: TicketId,
         follow_token: Option<&'a str>,
         linked_to: Option<TicketId>,
+        /// A retry answered with the ticket its idempotency key created.
+        replayed: bool,
     },
     TicketUpdated(&'a Ticket),
     TicketResolved(&'a Ticket),
@@ -255,8 +257,12 @@ impl Event<'_> {
                 request_id,
                 follow_token,
                 linked_to,
+                replayed,
             } => {
                 let mut data = serde_json::json!({ "request_id": request_id });
+                if *replayed {
+                    data["replayed"] = true.into();
+                }
                 if let Some(token) = follow_token {
                     data["follow_token"] = (*token).into();
                 }

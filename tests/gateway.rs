@@ -58,6 +58,87 @@ async fn second_client_sees_new_ticket() {
 }
 
 #[tokio::test]
+async fn a_retried_submission_with_its_idempotency_key_is_the_same_ticket() {
+    let app = spawn_app().await;
+    let (mut watcher, _) = app.connect_ready().await;
+    let body = json!({
+        "description": "Scanner on the loading dock is offline",
+        "system": "Scanner",
+        "requester": "Ana",
+        "idempotency_key": "c0ffee-42:retry-safe",
+    });
+    let url = format!("{}/api/tickets", app.base_url());
+    let first = app.http().post(&url).json(&body).send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert!(first["follow_token"].is_string());
+    assert!(first.get("replayed").is_none(), "{first}");
+    // The retry (the first answer was lost, say): the same ticket, 200,
+    // marked replayed, and no second follow token (it is kept only hashed).
+    let again = app.http().post(&url).json(&body).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["request_id"], first["request_id"]);
+    assert_eq!(again["replayed"], true);
+    assert!(again.get("follow_token").is_none(), "{again}");
+    // Over the WebSocket too, with the same key.
+    let (mut ws, _) = app.connect_ready().await;
+    ws.send_json(json!({"event": "submit_ticket", "ref": "retry", "data": body}))
+        .await;
+    let ack = ws.expect("ticket_submitted").await;
+    assert_eq!(ack["request_id"], first["request_id"]);
+    assert_eq!(ack["replayed"], true);
+    // A different key is a different ticket.
+    let mut other = body.clone();
+    other["idempotency_key"] = "another-key".into();
+    let third: Value = app
+        .http()
+        .post(&url)
+        .json(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(third["request_id"], first["request_id"]);
+    // The watcher heard exactly two new tickets, and the store holds two.
+    let heard = [
+        watcher.expect("new_ticket").await["request_id"].clone(),
+        watcher.expect("new_ticket").await["request_id"].clone(),
+    ];
+    assert_eq!(
+        heard,
+        [first["request_id"].clone(), third["request_id"].clone()]
+    );
+    let listed = app.get_json("/api/tickets").await;
+    assert_eq!(listed["total"], 2, "{listed}");
+    // The key survives a restart (it is stored with the ticket, privately).
+    let mut app = app;
+    app.restart().await;
+    let after = app
+        .http()
+        .post(format!("{}/api/tickets", app.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    let after: Value = after.json().await.unwrap();
+    assert_eq!(after["request_id"], first["request_id"]);
+    let shown = app
+        .get_json(&format!(
+            "/api/tickets/{}",
+            first["request_id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        !shown.to_string().contains("c0ffee-42"),
+        "the key is private: {shown}"
+    );
+}
+
+#[tokio::test]
 async fn new_client_receives_existing_tickets_oldest_first() {
     let app = spawn_app().await;
     let (mut a, _) = app.connect_ready().await;
@@ -255,6 +336,22 @@ async fn invalid_payloads_name_the_field() {
         (
             json!({"description": "d", "system": "s", "requester": ""}),
             "requester",
+        ),
+        (
+            json!({"description": "d", "system": "s", "requester": "r", "idempotency_key": ""}),
+            "idempotency_key",
+        ),
+        (
+            json!({"description": "d", "system": "s", "requester": "r", "idempotency_key": "two words"}),
+            "idempotency_key",
+        ),
+        (
+            json!({"description": "d", "system": "s", "requester": "r", "idempotency_key": "k".repeat(129)}),
+            "idempotency_key",
+        ),
+        (
+            json!({"description": "d", "system": "s", "requester": "r", "idempotency_key": 7}),
+            "idempotency_key",
         ),
         (
             json!({"description": "d", "system": "s", "requester": ["r"]}),

@@ -1609,3 +1609,47 @@ async fn tls_to_the_database_is_always_verified_and_a_bad_url_is_a_clear_error()
         "names the empty root file: {refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_makes_one_ticket_across_instances() {
+    let Some(db) = Db::create("an_idempotency_key_makes_one_ticket_across_instances").await else {
+        return;
+    };
+    let a = instance(&db.url).await;
+    let b = instance(&db.url).await;
+    // The same retried submission reaches both instances at once, several
+    // times over: one ticket, and every answer names it.
+    for round in 0..5 {
+        let body = json!({
+            "description": unique("Label printer in packing prints blanks "),
+            "system": "Printers",
+            "requester": "Ana",
+            "idempotency_key": format!("retry-{round}-{}", uuid::Uuid::new_v4()),
+        });
+        let post = |app: &TestApp| {
+            let request = app
+                .http()
+                .post(format!("{}/api/tickets", app.base_url()))
+                .json(&body);
+            async move {
+                let resp = request.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap())
+            }
+        };
+        let ((sa, ja), (sb, jb), (sc, jc)) = tokio::join!(post(&a), post(&b), post(&a));
+        let mut statuses = [sa, sb, sc];
+        statuses.sort();
+        assert_eq!(statuses, [200, 200, 201], "one created, two replayed");
+        assert_eq!(ja["request_id"], jb["request_id"]);
+        assert_eq!(ja["request_id"], jc["request_id"]);
+    }
+    let client = db.connect().await;
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM ticketd_tickets", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 5, "five tickets for five keys");
+    assert_eq!(listed_ids(&a).await, listed_ids(&b).await);
+}

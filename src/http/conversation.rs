@@ -161,12 +161,13 @@ fn linked(submitted: &crate::service::Submitted) -> Json<Value> {
     #[derive(serde::Serialize)]
     struct Linked<'a> {
         ticket: &'a crate::tickets::Ticket,
-        follow_token: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        follow_token: Option<&'a str>,
         linked_to: Option<TicketId>,
     }
     let body = Linked {
         ticket: &submitted.ticket,
-        follow_token: &submitted.follow_token,
+        follow_token: submitted.follow_token.as_deref(),
         linked_to: submitted.ticket.linked_to,
     };
     // To a Value through a string, so the ticket's floats stay as written.

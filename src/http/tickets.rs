@@ -154,10 +154,17 @@ async fn create(
     state.limits.check(Scope::Submit, client)?;
     let submitted = state.service.submit(json_body(&headers, &body)?).await?;
     Ok((
-        StatusCode::CREATED,
+        // A retry with an idempotency key already used: 200 with the ticket
+        // the first submission created (and `"replayed": true`).
+        if submitted.replayed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
         Json(Created {
             ticket: &submitted.ticket,
-            follow_token: &submitted.follow_token,
+            follow_token: submitted.follow_token.as_deref(),
+            replayed: submitted.replayed,
         })
         .into_response(),
     ))
@@ -169,7 +176,10 @@ async fn create(
 struct Created<'a> {
     #[serde(flatten)]
     ticket: &'a Ticket,
-    follow_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    follow_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    replayed: bool,
 }
 
 async fn stats(State(state): State<AppState>) -> Json<Stats> {

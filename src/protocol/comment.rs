@@ -175,8 +175,9 @@ pub(super) async fn run(
         CommentDone::Saved { ticket_id, comment } => Reply::CommentSaved { ticket_id, comment },
         CommentDone::Linked(submitted) => Reply::TicketSubmitted {
             request_id: submitted.ticket.request_id,
-            follow_token: Some(submitted.follow_token),
+            follow_token: submitted.follow_token,
             linked_to: submitted.ticket.linked_to,
+            replayed: false,
         },
     })
 }

@@ -242,6 +242,7 @@ pub enum Reply {
         request_id: TicketId,
         follow_token: Option<String>,
         linked_to: Option<TicketId>,
+        replayed: bool,
     },
     CommentSaved {
         ticket_id: TicketId,
@@ -267,10 +268,12 @@ impl Reply {
                 request_id,
                 follow_token,
                 linked_to,
+                replayed,
             } => Event::TicketSubmitted {
                 request_id: *request_id,
                 follow_token: follow_token.as_deref(),
                 linked_to: *linked_to,
+                replayed: *replayed,
             },
             Reply::CommentSaved { ticket_id, comment } => Event::CommentSaved {
                 ticket_id: *ticket_id,

@@ -19,7 +19,8 @@ pub(super) async fn run(service: &Service, data: Value) -> Result<Reply, Protoco
     let submitted = service.submit(data).await?;
     Ok(Reply::TicketSubmitted {
         request_id: submitted.ticket.request_id,
-        follow_token: Some(submitted.follow_token),
+        follow_token: submitted.follow_token,
         linked_to: None,
+        replayed: submitted.replayed,
     })
 }

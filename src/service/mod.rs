@@ -144,7 +144,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Command(
                 e @ (CommandError::InvalidTransition(_) | CommandError::Closed(_)),
             ) => ServiceError::InvalidTransition(e.to_string()),
-            StoreError::Command(e @ CommandError::NothingDue(_)) => {
+            StoreError::Command(e @ (CommandError::NothingDue(_) | CommandError::Duplicate(_))) => {
                 ServiceError::InvalidTransition(e.to_string())
             }
             StoreError::Command(CommandError::Comment(e)) => {
@@ -343,8 +343,13 @@ pub struct Service {
 #[derive(Debug, Clone)]
 pub struct Submitted {
     pub ticket: Arc<Ticket>,
-    /// The requester's secret for this ticket (kept only as a hash).
-    pub follow_token: String,
+    /// The requester's secret for this ticket (kept only as a hash): given
+    /// once, so a replayed submission has none unless tokens are derived
+    /// (`follow_key`, with email on).
+    pub follow_token: Option<String>,
+    /// A retry with an idempotency key already used: `ticket` is the one
+    /// the first submission created, and nothing new was stored.
+    pub replayed: bool,
 }
 
 /// A cached first sync.
@@ -484,17 +489,27 @@ impl Service {
             conversation::new_follow_token(self.follow_key.as_deref(), &ticket.request_id);
         ticket.private.follow_token_sha256 = Some(hash);
         ticket.linked_to = linked_to;
-        match self
-            .store
-            .execute(Command::Create(Box::new(ticket)))
-            .await?
-            .outcome
-        {
-            Outcome::Created(ticket) => Ok(Submitted {
-                ticket,
-                follow_token,
-            }),
-            _ => unreachable!("create yields created"),
+        match self.store.execute(Command::Create(Box::new(ticket))).await {
+            Ok(applied) => match applied.outcome {
+                Outcome::Created(ticket) => Ok(Submitted {
+                    ticket,
+                    follow_token: Some(follow_token),
+                    replayed: false,
+                }),
+                _ => unreachable!("create yields created"),
+            },
+            Err(StoreError::Command(CommandError::Duplicate(id))) => {
+                let ticket = self.store.get(&id).ok_or(ServiceError::NotFound(id))?;
+                Ok(Submitted {
+                    follow_token: self
+                        .follow_key
+                        .as_deref()
+                        .map(|key| derived_follow_token(key, &id)),
+                    ticket,
+                    replayed: true,
+                })
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -195,6 +195,8 @@ pub(crate) struct State {
     /// reads them without a pass over the store (which, at 100,000 tickets,
     /// held the lock the writer needs for tens of milliseconds).
     counts: Stats,
+    /// Submissions' idempotency keys, to the ticket each created.
+    keys: HashMap<Box<str>, TicketId>,
 }
 
 impl State {
@@ -207,6 +209,9 @@ impl State {
             self.counts.count(&old.ticket, -1);
         }
         self.counts.count(&ticket, 1);
+        if let Some(key) = &ticket.private.idempotency_key {
+            self.keys.insert(key.as_str().into(), ticket.request_id);
+        }
         self.order.insert(position, Entry { ticket, text });
     }
 
@@ -216,6 +221,9 @@ impl State {
         let removed = self.order.remove(&position).map(|e| e.ticket);
         if let Some(t) = &removed {
             self.counts.count(t, -1);
+            if let Some(key) = &t.private.idempotency_key {
+                self.keys.remove(key.as_str());
+            }
         }
         removed
     }
@@ -224,6 +232,7 @@ impl State {
         self.by_id.clear();
         self.order.clear();
         self.counts = Stats::default();
+        self.keys.clear();
     }
 
     fn get(&self, id: &TicketId) -> Option<&Arc<Ticket>> {
@@ -235,6 +244,11 @@ impl State {
 
     fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// The ticket a submission with idempotency `key` created.
+    fn keyed(&self, key: &str) -> Option<TicketId> {
+        self.keys.get(key).copied()
     }
 
     fn tickets(&self) -> impl Iterator<Item = &Arc<Ticket>> {
@@ -817,6 +831,53 @@ mod tests {
         store.execute(Command::Clear).await.unwrap();
         assert_eq!(store.stats(), recount(&store));
         assert_eq!(store.stats().total, 0);
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_creates_once_in_a_batch_and_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let keyed = |key: &str| {
+            let mut t = ticket("retried");
+            t.private.idempotency_key = Some(key.into());
+            t
+        };
+        let (a, b) = (keyed("k1"), keyed("k1"));
+        let first = a.request_id;
+        // One batch: the second sees the first's key.
+        let (ra, rb) = tokio::join!(
+            store.execute(Command::Create(Box::new(a))),
+            store.execute(Command::Create(Box::new(b)))
+        );
+        assert!(ra.is_ok());
+        assert_eq!(
+            rb.unwrap_err(),
+            StoreError::Command(CommandError::Duplicate(first))
+        );
+        // Later, and after a delete the key is free again.
+        let err = store
+            .execute(Command::Create(Box::new(keyed("k1"))))
+            .await
+            .unwrap_err();
+        assert_eq!(err, StoreError::Command(CommandError::Duplicate(first)));
+        store.execute(Command::Delete { id: first }).await.unwrap();
+        assert!(
+            store
+                .execute(Command::Create(Box::new(keyed("k1"))))
+                .await
+                .is_ok()
+        );
+        // Past the window, the same key makes a new ticket.
+        let mut old = keyed("k2");
+        old.created_at -= crate::tickets::IDEMPOTENCY_WINDOW + chrono::TimeDelta::minutes(1);
+        store.execute(Command::Create(Box::new(old))).await.unwrap();
+        assert!(
+            store
+                .execute(Command::Create(Box::new(keyed("k2"))))
+                .await
+                .is_ok()
+        );
+        assert_eq!(store.len(), 3);
     }
 
     #[tokio::test]

@@ -244,7 +244,20 @@ pub(super) fn plan(
     let mut cleared = false;
     let mut results = Vec::new();
     let mut count = state.len();
+    // Keys of this batch's own creations.
+    let mut keyed: HashMap<String, TicketId> = HashMap::new();
     for command in commands {
+        if let Some(id) = duplicate(state, &overlay, cleared, &keyed, &command) {
+            results.push(Err(StoreError::Command(
+                crate::tickets::CommandError::Duplicate(id),
+            )));
+            continue;
+        }
+        if let crate::tickets::Command::Create(t) = &command
+            && let Some(key) = &t.private.idempotency_key
+        {
+            keyed.insert(key.clone(), t.request_id);
+        }
         let current = command.target().and_then(|id| match overlay.get(&id) {
             Some(v) => v.clone(),
             None if cleared => None,
@@ -284,6 +297,28 @@ pub(super) fn plan(
         overlay,
         cleared,
     }
+}
+
+/// The ticket a submission's idempotency key already created within the
+/// window, as the batch so far leaves the store.
+fn duplicate(
+    state: &State,
+    overlay: &HashMap<TicketId, Option<Arc<Ticket>>>,
+    cleared: bool,
+    keyed: &HashMap<String, TicketId>,
+    command: &crate::tickets::Command,
+) -> Option<TicketId> {
+    let crate::tickets::Command::Create(new) = command else {
+        return None;
+    };
+    let key = new.private.idempotency_key.as_deref()?;
+    let id = keyed.get(key).copied().or_else(|| state.keyed(key))?;
+    let ticket = match overlay.get(&id) {
+        Some(t) => t.clone(),
+        None if cleared => None,
+        None => state.get(&id).cloned(),
+    }?;
+    (new.created_at - ticket.created_at < crate::tickets::IDEMPOTENCY_WINDOW).then_some(id)
 }
 
 /// Appends `change` as the journal line (and stored change body) of

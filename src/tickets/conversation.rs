@@ -189,6 +189,10 @@ pub struct Private {
     /// or logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester_email: Option<String>,
+    /// The submitter's idempotency key, if it sent one: a retry with the
+    /// same key within a day is answered with this ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 thread_local! {

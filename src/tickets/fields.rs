@@ -28,6 +28,10 @@ pub enum FieldError {
     Missing { field: &'static str },
     #[error("{field} must be a string")]
     NotString { field: &'static str },
+    #[error(
+        "{field} may hold only visible ASCII characters (letters, digits, punctuation; no spaces)"
+    )]
+    NotVisibleAscii { field: &'static str },
     #[error("unknown field {field:?}")]
     Unknown { field: String },
     #[error("data must be a JSON object")]
@@ -44,7 +48,8 @@ impl FieldError {
             | FieldError::Invisible { field, .. }
             | FieldError::NotEmail { field, .. }
             | FieldError::Missing { field }
-            | FieldError::NotString { field } => field,
+            | FieldError::NotString { field }
+            | FieldError::NotVisibleAscii { field } => field,
             FieldError::Unknown { field } => field,
             FieldError::NotObject => "data",
         }
@@ -329,6 +334,32 @@ impl fmt::Debug for EmailAddress {
 /// Takes the string fields `names` out of a JSON object, refusing unknown
 /// keys, missing fields and wrong types, each with a message naming the
 /// field. Shared by every transport, so validation lives in one place.
+/// The most characters an idempotency key holds.
+pub const IDEMPOTENCY_KEY_MAX: usize = 128;
+
+/// An optional `idempotency_key`: 1 to 128 visible ASCII characters (a UUID,
+/// a hash, the client's own request id).
+pub fn idempotency_key(value: Option<String>) -> Result<Option<String>, FieldError> {
+    const FIELD: &str = "idempotency_key";
+    let Some(key) = value else {
+        return Ok(None);
+    };
+    if key.is_empty() {
+        return Err(FieldError::Empty { field: FIELD });
+    }
+    if key.len() > IDEMPOTENCY_KEY_MAX {
+        return Err(FieldError::TooLong {
+            field: FIELD,
+            len: key.chars().count(),
+            max: IDEMPOTENCY_KEY_MAX,
+        });
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FieldError::NotVisibleAscii { field: FIELD });
+    }
+    Ok(Some(key))
+}
+
 pub fn take_strings<const N: usize>(
     value: serde_json::Value,
     names: [&'static str; N],

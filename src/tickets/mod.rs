@@ -127,16 +127,24 @@ pub struct NewTicket {
     /// Where the requester wants to hear about the ticket (optional); it
     /// goes into the ticket's private part, never into an event or listing.
     pub email: Option<EmailAddress>,
+    /// The client's key for retrying this submission safely (optional).
+    pub idempotency_key: Option<String>,
 }
 
 impl NewTicket {
     /// Parses a submission's JSON (`{"description","system","requester",
     /// "email"?}`), as both the WebSocket and the HTTP paths receive it.
     pub fn from_json(value: serde_json::Value) -> Result<Self, FieldError> {
-        let [description, system, requester, email] = take_strings(
+        let [description, system, requester, email, key] = take_strings(
             value,
-            ["description", "system", "requester", "email"],
-            &["email"],
+            [
+                "description",
+                "system",
+                "requester",
+                "email",
+                "idempotency_key",
+            ],
+            &["email", "idempotency_key"],
         )?;
         let mut new = NewTicket::parse(
             description.unwrap_or_default(),
@@ -144,6 +152,7 @@ impl NewTicket {
             requester.unwrap_or_default(),
         )?;
         new.email = EmailAddress::parse_optional(email)?;
+        new.idempotency_key = fields::idempotency_key(key)?;
         Ok(new)
     }
 
@@ -158,6 +167,7 @@ impl NewTicket {
             system: SystemName::parse(system)?,
             requester: Requester::parse(requester)?,
             email: None,
+            idempotency_key: None,
         })
     }
 }
@@ -191,6 +201,7 @@ impl Ticket {
             sla: None,
             private: Private {
                 requester_email: new.email.map(EmailAddress::into_inner),
+                idempotency_key: new.idempotency_key,
                 ..Private::default()
             },
         }
@@ -312,7 +323,15 @@ pub enum CommandError {
     Comment(#[from] CommentError),
     #[error("no SLA transition is due on ticket {0}")]
     NothingDue(TicketId),
+    /// A submission whose idempotency key a ticket created within
+    /// [`IDEMPOTENCY_WINDOW`] already carries: that ticket is the answer.
+    #[error("ticket {0} was already created with this idempotency key")]
+    Duplicate(TicketId),
 }
+
+/// How long a submission's idempotency key keeps answering with the ticket
+/// it created.
+pub const IDEMPOTENCY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// What a command did, once committed: the facts an event is made from.
 #[derive(Debug, Clone)]
