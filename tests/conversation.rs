@@ -699,11 +699,7 @@ fn args(payload: Payload) -> Vec<Value> {
 impl Sio {
     /// Connects (with `auth` for a resume) and reads up to `sync_state`.
     async fn connect(app: &TestApp, auth: Option<Value>) -> (Sio, Vec<(String, Vec<Value>)>) {
-        let cert = native_tls::Certificate::from_pem(&app.cert_pem()).unwrap();
-        let tls = native_tls::TlsConnector::builder()
-            .add_root_certificate(cert)
-            .build()
-            .unwrap();
+        let tls = native_tls_for(app);
         let (tx, rx) = mpsc::unbounded_channel();
         let on_error = tx.clone();
         let mut builder = ClientBuilder::new(app.base_url())

@@ -1285,11 +1285,7 @@ fn first(payload: Payload) -> Value {
 
 impl Sio {
     async fn connect(app: &TestApp) -> Sio {
-        let cert = native_tls::Certificate::from_pem(&app.cert_pem()).unwrap();
-        let tls = native_tls::TlsConnector::builder()
-            .add_root_certificate(cert)
-            .build()
-            .unwrap();
+        let tls = native_tls_for(app);
         let (tx, rx) = mpsc::unbounded_channel();
         let on_error = tx.clone();
         let client = ClientBuilder::new(app.base_url())

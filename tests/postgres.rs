@@ -37,20 +37,6 @@ const PASSWORD: &str = "postgres-admin-password-0123456789";
 /// machine).
 const LONG: Duration = Duration::from_secs(30);
 
-/// The events that change the store, each carrying `v`.
-const CHANGES: [&str; 10] = [
-    "new_ticket",
-    "ticket_updated",
-    "ticket_resolved",
-    "ticket_deleted",
-    "all_tickets_cleared",
-    "comment_added",
-    "comment_edited",
-    "comment_deleted",
-    "sla_warning",
-    "sla_breached",
-];
-
 fn hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| ticketd::auth::password::hash_password(PASSWORD))
@@ -645,11 +631,7 @@ struct Sio {
 impl Sio {
     /// Connects and reads up to `sync_state`, which it returns.
     async fn connect(app: &TestApp) -> (Sio, Value) {
-        let cert = native_tls::Certificate::from_pem(&app.cert_pem()).unwrap();
-        let tls = native_tls::TlsConnector::builder()
-            .add_root_certificate(cert)
-            .build()
-            .unwrap();
+        let tls = native_tls_for(app);
         let (tx, rx) = mpsc::unbounded_channel();
         let client = ClientBuilder::new(app.base_url())
             .tls_config(tls)

@@ -484,11 +484,7 @@ fn args(payload: Payload) -> Vec<Value> {
 impl Sio {
     /// Connects and reads up to `sync_state`.
     async fn connect(app: &TestApp) -> Sio {
-        let cert = native_tls::Certificate::from_pem(&app.cert_pem()).unwrap();
-        let tls = native_tls::TlsConnector::builder()
-            .add_root_certificate(cert)
-            .build()
-            .unwrap();
+        let tls = native_tls_for(app);
         let (tx, rx) = mpsc::unbounded_channel();
         let client = ClientBuilder::new(app.base_url())
             .tls_config(tls)

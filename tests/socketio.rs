@@ -74,11 +74,7 @@ struct Sio {
 
 impl Sio {
     async fn connect(app: &TestApp, transport: TransportType) -> Sio {
-        let cert = native_tls::Certificate::from_pem(&app.cert_pem()).unwrap();
-        let tls = native_tls::TlsConnector::builder()
-            .add_root_certificate(cert)
-            .build()
-            .unwrap();
+        let tls = native_tls_for(app);
         let (tx, rx) = mpsc::unbounded_channel();
         let (on_any, on_error) = (tx.clone(), tx.clone());
         let client = ClientBuilder::new(app.base_url())

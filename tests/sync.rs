@@ -19,20 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const PASSWORD: &str = "sync-admin-password-0123456789";
 
-/// The events that change the store, each carrying `v`.
-const CHANGES: [&str; 10] = [
-    "new_ticket",
-    "ticket_updated",
-    "ticket_resolved",
-    "ticket_deleted",
-    "all_tickets_cleared",
-    "comment_added",
-    "comment_edited",
-    "comment_deleted",
-    "sla_warning",
-    "sla_breached",
-];
-
 fn hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| ticketd::auth::password::hash_password(PASSWORD))

@@ -780,3 +780,27 @@ pub fn unique(prefix: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
 }
+
+/// The events that change the store, each carrying `v`.
+pub const CHANGES: [&str; 10] = [
+    "new_ticket",
+    "ticket_updated",
+    "ticket_resolved",
+    "ticket_deleted",
+    "all_tickets_cleared",
+    "comment_added",
+    "comment_edited",
+    "comment_deleted",
+    "sla_warning",
+    "sla_breached",
+];
+
+/// A native-tls connector trusting `app`'s certificate, for the Socket.IO
+/// test client (`rust_socketio`).
+pub fn native_tls_for(app: &TestApp) -> native_tls::TlsConnector {
+    let cert = native_tls::Certificate::from_pem(&app.cert_pem()).unwrap();
+    native_tls::TlsConnector::builder()
+        .add_root_certificate(cert)
+        .build()
+        .unwrap()
+}
