@@ -18,6 +18,21 @@ use crate::sla::{ClockState, SlaView};
 use crate::store::Stats;
 use crate::tickets::{Comment, CommentKind, SlaAnnouncement, Ticket, TicketId};
 
+/// The events that change the store, each carrying the stream version `v`
+/// (what a resuming client replays, what outbound endpoints subscribe to).
+pub const CHANGE_EVENTS: &[&str] = &[
+    "new_ticket",
+    "ticket_updated",
+    "ticket_resolved",
+    "ticket_deleted",
+    "all_tickets_cleared",
+    "comment_added",
+    "comment_edited",
+    "comment_deleted",
+    "sla_warning",
+    "sla_breached",
+];
+
 /// One encoded event: UTF-8 JSON text, cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame(Bytes);

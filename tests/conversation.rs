@@ -90,13 +90,6 @@ async fn shared() -> &'static TestApp {
 
 // Small helpers.
 
-fn id_of(ticket: &Value) -> String {
-    ticket["request_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a ticket: {ticket}"))
-        .to_string()
-}
-
 fn str_of(value: &Value) -> String {
     value
         .as_str()
@@ -422,13 +415,6 @@ fn data_files_text(app: &TestApp) -> Vec<(PathBuf, String)> {
 }
 
 // WebSocket clients.
-
-/// The `v` of a change frame.
-fn v(frame: &Value) -> u64 {
-    frame["v"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("a change event without v: {frame}"))
-}
 
 /// Whether a frame is a change (it carries `v`) about ticket `id`.
 fn change_about(frame: &Value, id: &str) -> bool {

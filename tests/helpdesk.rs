@@ -88,10 +88,6 @@ async fn short_lived() -> &'static TestApp {
     .await
 }
 
-fn id_of(ticket: &Value) -> String {
-    ticket["request_id"].as_str().expect("a ticket").to_string()
-}
-
 /// Logs in as `user`; the answer must be 200.
 async fn login(app: &TestApp, user: &str) -> Value {
     let resp = app

@@ -440,20 +440,6 @@ async fn wait_ready(apps: &[&TestApp], status: u16, within: Duration) {
 
 // The event protocol.
 
-fn id_of(ticket: &Value) -> String {
-    ticket["request_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no request_id: {ticket}"))
-        .to_string()
-}
-
-/// The `v` of a change frame.
-fn v(frame: &Value) -> u64 {
-    frame["v"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("a change event without v: {frame}"))
-}
-
 fn is_change(frame: &Value) -> bool {
     CHANGES.contains(&frame["event"].as_str().unwrap_or_default())
 }

@@ -109,13 +109,6 @@ async fn agent() -> &'static str {
 
 // ---- tickets and staff calls ----
 
-fn id_of(ticket: &Value) -> String {
-    ticket["request_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not a ticket: {ticket}"))
-        .to_string()
-}
-
 fn time(value: &Value) -> DateTime<Utc> {
     value
         .as_str()

@@ -109,20 +109,6 @@ async fn delete(app: &TestApp, token: &str, id: &str) {
     admin_call(app, token, "DELETE", &format!("/api/tickets/{id}"), None).await;
 }
 
-fn id_of(ticket: &Value) -> String {
-    ticket["request_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no request_id: {ticket}"))
-        .to_string()
-}
-
-/// The `v` of a change frame.
-fn v(frame: &Value) -> u64 {
-    frame["v"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("a change event without v: {frame}"))
-}
-
 fn ws_path(epoch: &str, since: u64) -> String {
     format!("/ws?epoch={epoch}&since={since}")
 }

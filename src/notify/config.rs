@@ -30,18 +30,7 @@ use serde::Deserialize;
 use crate::triage::Priority;
 
 /// The bus events an endpoint may ask for: every change event.
-pub const EVENTS: &[&str] = &[
-    "new_ticket",
-    "ticket_updated",
-    "ticket_resolved",
-    "ticket_deleted",
-    "all_tickets_cleared",
-    "comment_added",
-    "comment_edited",
-    "comment_deleted",
-    "sla_warning",
-    "sla_breached",
-];
+pub const EVENTS: &[&str] = crate::events::CHANGE_EVENTS;
 
 /// What an endpoint's body looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -341,6 +341,46 @@ enum Request {
     Ping(oneshot::Sender<()>),
 }
 
+/// Where a change's caller hears its outcome.
+type Reply = oneshot::Sender<Result<Applied, StoreError>>;
+
+/// One group commit's worth of requests, for either writer: adds `first`
+/// and whatever else is already queued (at most `max` commands in all) to
+/// `batch`, answering pings on the way. True once a shutdown was taken
+/// (nothing behind it is).
+fn gather(
+    first: Request,
+    rx: &mut mpsc::Receiver<Request>,
+    batch: &mut Vec<(Command, Reply)>,
+    max: usize,
+) -> bool {
+    let mut next = Some(first);
+    while let Some(request) = next.take() {
+        match request {
+            Request::Apply { command, reply } => batch.push((command, reply)),
+            Request::Shutdown => return true,
+            Request::Ping(pong) => {
+                let _ = pong.send(());
+            }
+        }
+        if batch.len() >= max {
+            break;
+        }
+        next = rx.try_recv().ok();
+    }
+    false
+}
+
+/// Refuses whatever is still queued behind a shutdown.
+fn refuse_queued(rx: &mut mpsc::Receiver<Request>) {
+    rx.close();
+    while let Ok(request) = rx.try_recv() {
+        if let Request::Apply { reply, .. } = request {
+            let _ = reply.send(Err(StoreError::Unavailable));
+        }
+    }
+}
+
 /// A handle to the store: cheap to clone, shared by every caller.
 #[derive(Clone)]
 pub struct Store {

@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 
 use super::files::{self, Record, StreamMeta};
 use super::{
-    Applied, CommitHook, Committed, OpenError, Request, Shared, State, StoreConfig, StoreError,
+    Applied, CommitHook, Committed, OpenError, Reply, Request, Shared, State, StoreConfig,
+    StoreError, gather, refuse_queued,
 };
 use crate::sla::Policy;
 use crate::tickets::{Change, Outcome, Status, Ticket, TicketId, conversation, service_level};
@@ -536,8 +537,6 @@ impl Writer {
     }
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<Applied, StoreError>>;
-
 pub(super) fn spawn(
     mut writer: Writer,
     mut rx: mpsc::Receiver<Request>,
@@ -560,34 +559,12 @@ pub(super) fn spawn(
                 let Some(first) = rx.blocking_recv() else {
                     break;
                 };
-                let mut next = Some(first);
-                while let Some(request) = next.take() {
-                    match request {
-                        Request::Apply { command, reply } => batch.push((command, reply)),
-                        Request::Shutdown => {
-                            stopping = true;
-                            break;
-                        }
-                        Request::Ping(pong) => {
-                            let _ = pong.send(());
-                        }
-                    }
-                    if batch.len() >= writer.config.max_batch {
-                        break;
-                    }
-                    next = rx.try_recv().ok();
-                }
+                stopping = gather(first, &mut rx, &mut batch, writer.config.max_batch);
                 if !batch.is_empty() {
                     commit(&mut writer, &shared, &hook, std::mem::take(&mut batch));
                 }
             }
-            // Refuse whatever is still queued behind a shutdown.
-            rx.close();
-            while let Ok(request) = rx.try_recv() {
-                if let Request::Apply { reply, .. } = request {
-                    let _ = reply.send(Err(StoreError::Unavailable));
-                }
-            }
+            refuse_queued(&mut rx);
             if let Some(handle) = writer.compaction.take() {
                 let _ = handle.join();
             }

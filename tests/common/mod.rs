@@ -782,18 +782,22 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// The events that change the store, each carrying `v`.
-pub const CHANGES: [&str; 10] = [
-    "new_ticket",
-    "ticket_updated",
-    "ticket_resolved",
-    "ticket_deleted",
-    "all_tickets_cleared",
-    "comment_added",
-    "comment_edited",
-    "comment_deleted",
-    "sla_warning",
-    "sla_breached",
-];
+pub const CHANGES: &[&str] = ticketd::events::CHANGE_EVENTS;
+
+/// A ticket's `request_id`.
+pub fn id_of(ticket: &Value) -> String {
+    ticket["request_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no request_id: {ticket}"))
+        .to_string()
+}
+
+/// The `v` of a change frame.
+pub fn v(frame: &Value) -> u64 {
+    frame["v"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a change event without v: {frame}"))
+}
 
 /// A native-tls connector trusting `app`'s certificate, for the Socket.IO
 /// test client (`rust_socketio`).

@@ -9,10 +9,8 @@ use tokio::sync::mpsc;
 
 use super::Context;
 use crate::store::writer::{Planned, encode_change, plan, publish};
-use crate::store::{Applied, Request, StoreError};
+use crate::store::{Reply, Request, StoreError, gather, refuse_queued};
 use crate::tickets::{Change, Command, Ticket, TicketId};
-
-type Reply = tokio::sync::oneshot::Sender<Result<Applied, StoreError>>;
 
 /// Takes whatever is queued as one batch and commits it, until shutdown.
 pub(super) async fn run(ctx: &Arc<Context>, mut rx: mpsc::Receiver<Request>) {
@@ -22,33 +20,12 @@ pub(super) async fn run(ctx: &Arc<Context>, mut rx: mpsc::Receiver<Request>) {
         let Some(first) = rx.recv().await else {
             break;
         };
-        let mut next = Some(first);
-        while let Some(request) = next.take() {
-            match request {
-                Request::Apply { command, reply } => batch.push((command, reply)),
-                Request::Shutdown => {
-                    stopping = true;
-                    break;
-                }
-                Request::Ping(pong) => {
-                    let _ = pong.send(());
-                }
-            }
-            if batch.len() >= ctx.max_batch {
-                break;
-            }
-            next = rx.try_recv().ok();
-        }
+        stopping = gather(first, &mut rx, &mut batch, ctx.max_batch);
         if !batch.is_empty() {
             commit(ctx, std::mem::take(&mut batch)).await;
         }
     }
-    rx.close();
-    while let Ok(request) = rx.try_recv() {
-        if let Request::Apply { reply, .. } = request {
-            let _ = reply.send(Err(StoreError::Unavailable));
-        }
-    }
+    refuse_queued(&mut rx);
 }
 
 /// The arrays `ticketd_commit` takes.
