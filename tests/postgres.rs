@@ -1621,3 +1621,38 @@ async fn an_idempotency_key_makes_one_ticket_across_instances() {
     assert_eq!(rows, 5, "five tickets for five keys");
     assert_eq!(listed_ids(&a).await, listed_ids(&b).await);
 }
+
+#[test]
+fn database_settings_out_of_range_are_refused_naming_the_flag() {
+    // No database needed: the flags are checked before anything connects.
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value) in [
+        ("--database-timeout-ms", "49"),
+        ("--database-timeout-ms", "60001"),
+        ("--database-pool", "1"),
+        ("--database-pool", "257"),
+        ("--database-poll-ms", "9"),
+    ] {
+        let refused = start_expecting_failure(
+            dir.path(),
+            &[
+                "--database-url".into(),
+                "postgres://ticketd@127.0.0.1:1/ticketd?sslmode=disable".into(),
+                flag.into(),
+                value.into(),
+            ],
+            &[],
+        );
+        assert!(refused.contains(flag), "{flag} {value}: {refused}");
+    }
+    // A URL that is not postgres:// is named as such.
+    let refused = start_expecting_failure(
+        dir.path(),
+        &["--database-url".into(), "mysql://db/ticketd".into()],
+        &[],
+    );
+    assert!(
+        refused.contains("--database-url") && refused.contains("postgres://"),
+        "{refused}"
+    );
+}
