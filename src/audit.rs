@@ -26,6 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::store::postgres::records::Records;
+
 /// One line of the audit log.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
@@ -80,7 +82,8 @@ struct Current {
     bytes: u64,
 }
 
-/// The append-only log.
+/// The append-only log: a file of its own, or the shared database's
+/// `ticketd_audit` table when instances share one.
 pub struct AuditLog {
     dir: PathBuf,
     path: PathBuf,
@@ -90,7 +93,23 @@ pub struct AuditLog {
     current: Arc<Mutex<Current>>,
     /// Batched entries written since the last sync.
     dirty: Arc<AtomicBool>,
+    /// With the shared store: every entry goes to the database instead.
+    database: Option<DatabaseSink>,
 }
+
+/// The audit trail in the shared database. Synced entries are inserted
+/// before the call returns; batched ones wait in memory for the next
+/// [`AuditLog::flush`], at most [`BATCH_CAP`] of them (beyond that the
+/// oldest are dropped and counted, with an error logged: a flood of refused
+/// tokens while the database is away must not exhaust memory).
+struct DatabaseSink {
+    records: Arc<Records>,
+    batched: Mutex<VecDeque<String>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+/// Batched entries held for the database at most.
+pub const BATCH_CAP: usize = 10_000;
 
 fn open_file(path: &Path) -> std::io::Result<Current> {
     let file = OpenOptions::new()
@@ -122,7 +141,21 @@ impl AuditLog {
             rotation,
             current: Arc::new(Mutex::new(current)),
             dirty: Arc::new(AtomicBool::new(false)),
+            database: None,
         })
+    }
+
+    /// The audit trail of instances sharing a database: every entry goes to
+    /// `ticketd_audit`, none to `dir` (which holds only an empty
+    /// `audit.log`, opened so a later switch back finds it).
+    pub fn shared(dir: &Path, records: Arc<Records>) -> std::io::Result<AuditLog> {
+        let mut log = AuditLog::open(dir, Rotation::default())?;
+        log.database = Some(DatabaseSink {
+            records,
+            batched: Mutex::new(VecDeque::new()),
+            dropped: Default::default(),
+        });
+        Ok(log)
     }
 
     fn encode(entry: &AuditEntry) -> std::io::Result<Vec<u8>> {
@@ -162,6 +195,16 @@ impl AuditLog {
 
     /// Appends an entry and syncs it to disk (with anything batched).
     pub async fn record(&self, entry: AuditEntry) -> std::io::Result<()> {
+        if let Some(db) = &self.database {
+            let mut entries = db.take();
+            entries.push(serde_json::to_string(&entry).map_err(std::io::Error::other)?);
+            let written = db.records.append_audit(&entries).await;
+            if written.is_err() {
+                entries.pop();
+                db.put_back(entries);
+            }
+            return written.map_err(std::io::Error::other);
+        }
         let line = Self::encode(&entry)?;
         let current = self.current.clone();
         let dirty = self.dirty.clone();
@@ -206,6 +249,11 @@ impl AuditLog {
 
     /// Appends an entry without syncing it; [`flush`](Self::flush) syncs.
     pub fn record_batched(&self, entry: AuditEntry) -> std::io::Result<()> {
+        if let Some(db) = &self.database {
+            let line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
+            db.push(line);
+            return Ok(());
+        }
         let line = Self::encode(&entry)?;
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         Self::append(&mut current, &self.dir, &self.path, self.rotation, &line)?;
@@ -216,6 +264,14 @@ impl AuditLog {
     /// Syncs batched entries, if any (call every [`FLUSH_INTERVAL`] and at
     /// shutdown).
     pub async fn flush(&self) -> std::io::Result<()> {
+        if let Some(db) = &self.database {
+            let entries = db.take();
+            let written = db.records.append_audit(&entries).await;
+            if written.is_err() {
+                db.put_back(entries);
+            }
+            return written.map_err(std::io::Error::other);
+        }
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
@@ -230,6 +286,13 @@ impl AuditLog {
 
     /// The newest `limit` entries of the current file, newest first.
     pub async fn recent(&self, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
+        if let Some(db) = &self.database {
+            return db
+                .records
+                .recent_audit(limit)
+                .await
+                .map_err(std::io::Error::other);
+        }
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let file = File::open(path)?;
@@ -247,6 +310,49 @@ impl AuditLog {
         })
         .await
         .map_err(std::io::Error::other)?
+    }
+}
+
+impl DatabaseSink {
+    /// Every batched entry, oldest first, leaving none.
+    fn take(&self) -> Vec<String> {
+        let mut batched = self.batched.lock().unwrap_or_else(|p| p.into_inner());
+        batched.drain(..).collect()
+    }
+
+    /// Queues a new entry after those already batched.
+    fn push(&self, entry: String) {
+        let mut batched = self.batched.lock().unwrap_or_else(|p| p.into_inner());
+        batched.push_back(entry);
+        self.cap(&mut batched);
+    }
+
+    /// Gives back entries a failed write took: they are older than any
+    /// batched meanwhile, so they go first.
+    fn put_back(&self, entries: Vec<String>) {
+        let mut batched = self.batched.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in entries.into_iter().rev() {
+            batched.push_front(entry);
+        }
+        self.cap(&mut batched);
+    }
+
+    /// Drops the oldest beyond [`BATCH_CAP`].
+    fn cap(&self, batched: &mut VecDeque<String>) {
+        let over = batched.len().saturating_sub(BATCH_CAP);
+        if over > 0 {
+            batched.drain(..over);
+            let before = self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+            let total = before + over as u64;
+            // Once, then every thousand: the log must not flood either.
+            if before != 0 && before / 1000 == total / 1000 {
+                return;
+            }
+            tracing::error!(
+                dropped = total,
+                "the database has not taken batched audit entries (refusals, failed logins) for a while; dropping the oldest"
+            );
+        }
     }
 }
 

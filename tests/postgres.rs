@@ -1656,3 +1656,163 @@ fn database_settings_out_of_range_are_refused_naming_the_flag() {
         "{refused}"
     );
 }
+
+/// An instance on `url` that signs sessions with `key_file`, as every
+/// instance behind one load balancer must.
+async fn instance_with_key(url: &str, key_file: &std::path::Path) -> TestApp {
+    let mut args = unlimited(&[]);
+    args.extend(["--database-url".to_string(), url.to_string()]);
+    let mut envs = admin_env();
+    envs.push((
+        "TICKETD_JWT_SECRET_FILE".into(),
+        key_file.display().to_string(),
+    ));
+    spawn_with(Options { args, envs }).await
+}
+
+/// `GET /api/audit` with `token`: its status and entries.
+async fn audit_as(app: &TestApp, token: &str) -> (u16, Vec<Value>) {
+    let resp = app
+        .http()
+        .get(format!("{}/api/audit?limit=100", app.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (status, body.as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logouts_and_the_audit_trail_are_shared_by_every_instance() {
+    let Some(db) = Db::create("logouts_and_the_audit_trail_are_shared_by_every_instance").await
+    else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("jwt-key");
+    std::fs::write(&key_file, "a-session-key-every-instance-shares-0123456789").unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let a = instance_with_key(&db.url, &key_file).await;
+    let b = instance_with_key(&db.url, &key_file).await;
+
+    // A session from A works on B, and B reads the login A audited.
+    let token = a.login_token("root", PASSWORD).await;
+    let (status, entries) = audit_as(&b, &token).await;
+    assert_eq!(status, 200, "a session from A is good on B");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "login" && e["admin"] == "root" && e["outcome"] == "success"),
+        "B shows the login on A: {entries:?}"
+    );
+    // A failed login on B (batched, synced within a second) reaches A's view.
+    let failed = b
+        .http()
+        .post(format!("{}/api/auth/login", b.base_url()))
+        .json(&json!({"username": "mallory", "password": "not-the-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, entries) = audit_as(&a, &token).await;
+        if entries
+            .iter()
+            .any(|e| e["admin"] == "mallory" && e["outcome"] == "failure")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed login on B never reached the shared audit trail"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Logging out on A ends the session on B too, within a poll interval.
+    let out = a
+        .http()
+        .post(format!("{}/api/auth/logout", a.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let logged_out = Instant::now();
+    loop {
+        let (status, _) = audit_as(&b, &token).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            logged_out.elapsed() < Duration::from_secs(5),
+            "B still takes a session A logged out"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // An instance started after the logout refuses the session at once.
+    let c = instance_with_key(&db.url, &key_file).await;
+    assert_eq!(audit_as(&c, &token).await.0, 401, "C loaded the logout");
+
+    // Each instance's refusal of the revoked session is in the one trail,
+    // and nothing of it is on any instance's disk.
+    let fresh = c.login_token("root", PASSWORD).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, entries) = audit_as(&a, &fresh).await;
+        let refusals = entries
+            .iter()
+            .filter(|e| {
+                e["outcome"] == "refused"
+                    && e["reason"].as_str().is_some_and(|r| r.contains("revoked"))
+            })
+            .count();
+        if refusals >= 2 {
+            assert!(entries.iter().any(|e| e["action"] == "logout"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refusals on B and C never reached the shared trail: {entries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for app in [&a, &b, &c] {
+        let dir = app.data_dir();
+        assert!(
+            !dir.join("revoked-sessions").exists(),
+            "no per-instance deny-list"
+        );
+        let local = std::fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
+        assert!(local.is_empty(), "nothing audited on disk: {local}");
+    }
+    let client = db.connect().await;
+    let revoked: i64 = client
+        .query_one("SELECT count(*) FROM ticketd_revoked", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(revoked, 1);
+    let trail: Vec<String> = client
+        .query("SELECT body::text FROM ticketd_audit", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for body in &trail {
+        assert!(
+            !body.contains(&token) && !body.contains(&fresh),
+            "a token in the trail"
+        );
+        assert!(!body.contains(PASSWORD) && !body.contains("not-the-password"));
+    }
+}

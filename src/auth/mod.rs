@@ -30,11 +30,13 @@ use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
 
 use crate::audit::{AuditEntry, AuditLog};
+use crate::store::postgres::records::Records;
 use crate::tickets::{EmailAddress, Role, Staff};
 pub use password::{HashError, StoredHash};
 pub use session::{Claims, Issued, Sessions, TokenError};
@@ -180,6 +182,16 @@ pub struct Auth {
     /// Bumped on every logout, so sockets signed in with `authenticate`
     /// re-check their session at once.
     revocations: tokio::sync::watch::Sender<u64>,
+    /// With the shared store: logouts are recorded in the database (not
+    /// `revoked_file`) and read back from it by every instance.
+    shared: Option<SharedRevocations>,
+}
+
+/// The revocations of instances sharing a database.
+struct SharedRevocations {
+    records: Arc<Records>,
+    /// The newest revocation read (`ticketd_revoked.seq`).
+    seen: std::sync::atomic::AtomicI64,
 }
 
 pub fn now_secs() -> u64 {
@@ -269,7 +281,37 @@ impl Auth {
             revoked_file,
             revoked_lock: Arc::default(),
             revocations: tokio::sync::watch::Sender::new(0),
+            shared: None,
         })
+    }
+
+    /// Shares logouts with the other instances on this database: they are
+    /// recorded there, and [`Auth::follow_revocations`] reads theirs. The
+    /// `revoked-sessions` file is no longer written.
+    pub fn share_revocations(&mut self, records: Arc<Records>) {
+        self.shared = Some(SharedRevocations {
+            records,
+            seen: Default::default(),
+        });
+    }
+
+    /// Reads the logouts recorded since the last call (at the first, all
+    /// that have not expired) and revokes them here. The number read.
+    pub async fn follow_revocations(&self) -> Result<usize, String> {
+        let Some(shared) = &self.shared else {
+            return Ok(0);
+        };
+        let seen = shared.seen.load(Ordering::Acquire);
+        let (newest, revoked) = shared.records.revoked_after(seen, now_secs()).await?;
+        if !revoked.is_empty() {
+            let now = now_secs();
+            for r in &revoked {
+                self.sessions.revoke_id(&r.jti, r.expires_at, now);
+            }
+            self.revocations.send_modify(|n| *n += 1);
+        }
+        shared.seen.store(newest, Ordering::Release);
+        Ok(revoked.len())
     }
 
     /// Changes whenever a session is revoked.
@@ -395,21 +437,13 @@ impl Auth {
     /// Revokes a session until it would have expired, on disk first (so a
     /// restart keeps it revoked).
     pub async fn logout(&self, identity: &StaffIdentity, client: Option<IpAddr>) {
-        let line = format!(
-            "{}\n",
-            serde_json::json!({"jti": identity.claims.jti, "exp": identity.claims.exp})
-        );
-        let path = self.revoked_file.clone();
-        let lock = self.revoked_lock.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-            append_synced(&path, line.as_bytes())
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r);
-        if let Err(e) = written {
-            tracing::error!(error = %e, "cannot record the logout on disk; it holds until restart");
+        if let Some(shared) = &self.shared {
+            let claims = &identity.claims;
+            if let Err(e) = shared.records.revoke(&claims.jti, claims.exp).await {
+                tracing::error!(error = %e, "cannot record the logout in the database; it holds on this instance only, until it restarts");
+            }
+        } else {
+            self.revoke_on_disk(identity).await;
         }
         self.sessions.revoke(&identity.claims, now_secs());
         self.revocations.send_modify(|n| *n += 1);
@@ -426,6 +460,26 @@ impl Auth {
         };
         if let Err(e) = self.audit.record(entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    /// Appends a logout to `revoked_file` and syncs it.
+    async fn revoke_on_disk(&self, identity: &StaffIdentity) {
+        let line = format!(
+            "{}\n",
+            serde_json::json!({"jti": identity.claims.jti, "exp": identity.claims.exp})
+        );
+        let path = self.revoked_file.clone();
+        let lock = self.revoked_lock.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+            append_synced(&path, line.as_bytes())
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot record the logout on disk; it holds until restart");
         }
     }
 }

@@ -164,21 +164,51 @@ pub async fn run(
     let analyzer = Arc::new(load_analyzer(args.triage_config.as_deref())?);
     crate::store::create_private_dir(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let credentials: Option<std::path::PathBuf> =
+        std::env::var_os("CREDENTIALS_DIRECTORY").map(Into::into);
+    // The URL holds a password: from the flag or environment, or from the
+    // `database_url` systemd credential.
+    let database_url = match (&args.database_url, &credentials) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(dir)) if dir.join("database_url").is_file() => Some(
+            std::fs::read_to_string(dir.join("database_url"))
+                .context("cannot read the database_url credential")?
+                .trim()
+                .to_string(),
+        ),
+        _ => None,
+    };
+    let database = database_url.map(|url| {
+        let mut db = crate::store::postgres::DatabaseConfig::new(url);
+        db.timeout = Duration::from_millis(args.database_timeout_ms);
+        db.pool_size = args.database_pool as usize;
+        db.poll_interval = Duration::from_millis(args.database_poll_ms);
+        db
+    });
+    // With the shared store, the audit trail and logouts are shared too.
+    let records = match &database {
+        None => None,
+        Some(db) => Some(Arc::new(
+            crate::store::postgres::records::Records::connect(db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+    };
     let rotation = crate::audit::Rotation {
         max_bytes: args.ops.audit_max_bytes,
         keep: args.ops.audit_keep as usize,
     };
-    let audit =
-        Arc::new(AuditLog::open(&args.data_dir, rotation).with_context(|| {
-            format!("cannot open the audit log in {}", args.data_dir.display())
-        })?);
+    let audit = match &records {
+        None => AuditLog::open(&args.data_dir, rotation),
+        Some(records) => AuditLog::shared(&args.data_dir, records.clone()),
+    }
+    .map(Arc::new)
+    .with_context(|| format!("cannot open the audit log in {}", args.data_dir.display()))?;
     let origins = Arc::new(
         Origins::new(args.public_origin.as_deref(), &args.allowed_origins, addr)
             .map_err(|e| anyhow::anyhow!("--public-origin/--allowed-origins: {e}"))?,
     );
-    let auth = Arc::new(load_auth(&args, addr, audit.clone())?);
-    let credentials: Option<std::path::PathBuf> =
-        std::env::var_os("CREDENTIALS_DIRECTORY").map(Into::into);
+    let auth = Arc::new(load_auth(&args, addr, audit.clone(), records.clone()).await?);
     let smtp = crate::notify::smtp::SmtpSettings::from_args(
         &args.smtp,
         credentials.as_deref(),
@@ -242,25 +272,7 @@ pub async fn run(
     let mut store = StoreConfig::new(&args.data_dir);
     store.compact_after_bytes = args.compact_after_bytes;
     store.sla = Arc::new(load_sla_policy(args.sla_config.as_deref())?);
-    // The URL holds a password: from the flag or environment, or from the
-    // `database_url` systemd credential.
-    let database_url = match (&args.database_url, &credentials) {
-        (Some(url), _) => Some(url.clone()),
-        (None, Some(dir)) if dir.join("database_url").is_file() => Some(
-            std::fs::read_to_string(dir.join("database_url"))
-                .context("cannot read the database_url credential")?
-                .trim()
-                .to_string(),
-        ),
-        _ => None,
-    };
-    store.database = database_url.map(|url| {
-        let mut db = crate::store::postgres::DatabaseConfig::new(url);
-        db.timeout = Duration::from_millis(args.database_timeout_ms);
-        db.pool_size = args.database_pool as usize;
-        db.poll_interval = Duration::from_millis(args.database_poll_ms);
-        db
-    });
+    store.database = database.clone();
     let service = Service::start(
         ServiceConfig {
             store,
@@ -309,6 +321,33 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     limits.spawn_pruner(args.limits.limiter_prune_interval(), stop.clone());
+    if records.is_some() {
+        // Other instances' logouts take effect here within a poll interval.
+        let auth = auth.clone();
+        let stop = stop.clone();
+        let every = Duration::from_millis(args.database_poll_ms);
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                match auth.follow_revocations().await {
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("reading logged-out sessions again");
+                    }
+                    Ok(_) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::error!(error = %e, "cannot read logged-out sessions; other instances' logouts reach this one when the database answers");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
     {
         let service = Arc::downgrade(&service);
         let audit = final_flush.clone();
@@ -508,7 +547,12 @@ pub async fn run(
 
 /// Loads admin credentials and the session key, and says in the log how
 /// admin access is set up (never a password or a key).
-fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow::Result<Auth> {
+async fn load_auth(
+    args: &ServeArgs,
+    addr: SocketAddr,
+    audit: Arc<AuditLog>,
+    records: Option<Arc<crate::store::postgres::records::Records>>,
+) -> anyhow::Result<Auth> {
     let config = AuthConfig {
         admin_user: args.auth.admin_user.clone(),
         admin_password_hash: args.auth.admin_password_hash.clone(),
@@ -520,7 +564,20 @@ fn load_auth(args: &ServeArgs, addr: SocketAddr, audit: Arc<AuditLog>) -> anyhow
         data_dir: args.data_dir.clone(),
         loopback: addr.ip().is_loopback(),
     };
-    let auth = Auth::load(&config, audit)?;
+    let mut auth = Auth::load(&config, audit)?;
+    if let Some(records) = records {
+        auth.share_revocations(records);
+        let read = auth
+            .follow_revocations()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the logged-out sessions: {e}"))?;
+        tracing::info!(revoked = read, "logouts are shared through the database");
+        if matches!(auth.key_source(), crate::auth::KeySource::Generated { .. }) {
+            tracing::warn!(
+                "several instances share the database but this one signs sessions with a key generated in its own data directory: a session is then valid on this instance only; give every instance the same key (TICKETD_JWT_SECRET_FILE or the jwt_secret credential)"
+            );
+        }
+    }
     match auth.setup() {
         AdminSetup::Configured(n) => tracing::info!(admins = n, "admin access configured"),
         AdminSetup::Generated {

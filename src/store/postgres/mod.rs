@@ -23,6 +23,7 @@
 //! runtime: the commit hook may block (the outbound queue syncs a file), and
 //! the two never apply changes at the same time.
 
+pub mod records;
 mod tailer;
 mod writer;
 
