@@ -2,8 +2,9 @@
 //! servers, real clients and a real database: one order of changes for
 //! every client of every instance (WebSocket and Socket.IO), nothing
 //! acknowledged lost when an instance is SIGKILLed or the database goes
-//! away for a while, resuming on another instance, and a store moved from
-//! the journal to PostgreSQL and back. The contract is `specs/pg-tests.md`.
+//! away for a while (cut, or the server restarted), resuming on another
+//! instance, logouts and the audit trail shared, and a store moved from the
+//! journal to PostgreSQL and back.
 //!
 //! The database: `TICKETD_TEST_DATABASE_URL` (an admin URL), else the libpq
 //! variables `pg_virtualenv` sets (`PGHOST`, `PGPORT`, `PGUSER`,
@@ -128,12 +129,39 @@ struct Db {
     upstream: Upstream,
     admin: tokio_postgres::Config,
     _relay: Option<Proxy>,
+    /// Released after the database is dropped.
+    _hold: Hold,
+}
+
+/// The tests of this binary share one server; a test that stops it holds it
+/// alone meanwhile.
+static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+#[allow(dead_code)] // Held for its drop.
+enum Hold {
+    Shared(std::sync::RwLockReadGuard<'static, ()>),
+    Alone(std::sync::RwLockWriteGuard<'static, ()>),
 }
 
 impl Db {
     /// A fresh database, or `None` (after a notice) when no server is
     /// configured and this is not CI.
     async fn create(test: &str) -> Option<Db> {
+        Db::create_holding(test, false).await
+    }
+
+    /// A fresh database; no other test of this binary uses the server
+    /// until it is dropped.
+    async fn create_exclusive(test: &str) -> Option<Db> {
+        Db::create_holding(test, true).await
+    }
+
+    async fn create_holding(test: &str, alone: bool) -> Option<Db> {
+        let hold = if alone {
+            Hold::Alone(SERVER.write().unwrap_or_else(|p| p.into_inner()))
+        } else {
+            Hold::Shared(SERVER.read().unwrap_or_else(|p| p.into_inner()))
+        };
         let Some(admin) = admin() else {
             if std::env::var_os("CI").is_some() {
                 panic!(
@@ -173,6 +201,7 @@ impl Db {
             upstream: admin.upstream,
             admin: admin.config,
             _relay: relay,
+            _hold: hold,
         })
     }
 
@@ -902,7 +931,7 @@ fn submit_until_gone(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_instance_loses_nothing_acknowledged() {
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 10;
     let Some(db) = Db::create("a_killed_instance_loses_nothing_acknowledged").await else {
         return;
     };
@@ -1072,14 +1101,96 @@ struct Tally {
     refused: [usize; 2],
 }
 
+/// How the database goes away.
+enum Outage {
+    /// Every connection through a relay is cut, and new ones refused.
+    Cut(Proxy),
+    /// The server itself stops (`pg_ctlcluster ... stop -m fast`), then
+    /// starts again.
+    Restart(Vec<String>),
+}
+
+impl Outage {
+    /// Takes the database away; returns once it is.
+    async fn begin(&self) {
+        match self {
+            Outage::Cut(proxy) => proxy.cut(),
+            Outage::Restart(ctl) => cluster(ctl, &["stop", "-m", "fast"]).await,
+        }
+    }
+
+    /// Brings it back; returns once it accepts connections.
+    async fn end(&self) {
+        match self {
+            Outage::Cut(proxy) => proxy.restore(),
+            Outage::Restart(ctl) => cluster(ctl, &["start"]).await,
+        }
+    }
+}
+
+/// How to stop and start the test server: `TICKETD_TEST_DATABASE_CTL`
+/// (e.g. `pg_ctlcluster 15 main`), else the cluster `pg_virtualenv` made
+/// (`pg_ctlcluster $PGVERSION regress`). None: not known (the test skips,
+/// or fails under CI).
+fn cluster_ctl() -> Option<Vec<String>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(ctl) = env("TICKETD_TEST_DATABASE_CTL") {
+        return Some(ctl.split_whitespace().map(str::to_string).collect());
+    }
+    let version = env("PGVERSION")?;
+    Some(vec!["pg_ctlcluster".into(), version, "regress".into()])
+}
+
+async fn cluster(ctl: &[String], action: &[&str]) {
+    let output = tokio::process::Command::new(&ctl[0])
+        .args(&ctl[1..])
+        .args(action)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{ctl:?} {action:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{ctl:?} {action:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_database_going_away_refuses_changes_and_loses_nothing() {
-    let Some(db) = Db::create("the_database_going_away_refuses_changes_and_loses_nothing").await
-    else {
+    let test = "the_database_going_away_refuses_changes_and_loses_nothing";
+    let Some(db) = Db::create(test).await else {
         return;
     };
     let proxy = Proxy::start(db.upstream.clone()).await;
     let url = db.url_via(proxy.addr);
+    outage(db, url, Outage::Cut(proxy)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_restart_refuses_changes_and_loses_nothing() {
+    let test = "a_database_restart_refuses_changes_and_loses_nothing";
+    let Some(ctl) = cluster_ctl() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: cannot restart the test server: run under pg_virtualenv or set \
+             TICKETD_TEST_DATABASE_CTL (e.g. \"pg_ctlcluster 15 main\")"
+        );
+        eprintln!("{test}: skipped: set TICKETD_TEST_DATABASE_CTL to restart the server");
+        return;
+    };
+    // Every other test of this binary waits: the whole server goes down.
+    let Some(db) = Db::create_exclusive(test).await else {
+        return;
+    };
+    let url = db.url.clone();
+    outage(db, url, Outage::Restart(ctl)).await;
+}
+
+/// Two instances on `url` under steady submissions while the database goes
+/// away for about one and a half seconds and comes back: every answer is
+/// 201 or 503 `storage_unavailable` within 3 s, both go unready and ready
+/// again, nothing acknowledged is lost, and both end at one version.
+async fn outage(db: Db, url: String, outage: Outage) {
     let apps = [instance(&url).await, instance(&url).await];
     let both = [&apps[0], &apps[1]];
     wait_ready(&both, 200, WAIT).await;
@@ -1160,9 +1271,9 @@ async fn the_database_going_away_refuses_changes_and_loses_nothing() {
         *tallied.borrow()
     );
 
-    // Cut for about one and a half seconds.
+    // Away for about one and a half seconds.
+    outage.begin().await;
     let cut_at = Instant::now();
-    proxy.cut();
     wait_ready(&both, 503, Duration::from_secs(5)).await;
     tokio::time::timeout(
         Duration::from_secs(5),
@@ -1173,7 +1284,7 @@ async fn the_database_going_away_refuses_changes_and_loses_nothing() {
     .unwrap();
     tokio::time::sleep_until((cut_at + Duration::from_millis(1500)).into()).await;
     let restored_at = Instant::now();
-    proxy.restore();
+    outage.end().await;
     // What went on, for a failure: the answers since the cut and what the
     // instances logged about the database.
     let explain = |attempts: &[Attempt]| {
