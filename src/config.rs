@@ -217,6 +217,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub database_poll_ms: u64,
 
+    /// The shared database keeps at least this many of the newest changes
+    /// (for instances catching up after being cut off)...
+    #[arg(long, env = "TICKETD_DATABASE_KEEP_CHANGES", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(10..=1_000_000_000))]
+    pub database_keep_changes: u64,
+
+    /// ...and every change of at least this many seconds back; older ones
+    /// are deleted. An instance cut off for longer restarts to load afresh.
+    #[arg(long, env = "TICKETD_DATABASE_KEEP_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub database_keep_seconds: u64,
+
     /// TLS certificate chain (PEM). With neither this nor --tls-key, a
     /// self-signed certificate is generated into --certs-dir.
     #[arg(long, env = "TICKETD_TLS_CERT", requires = "tls_key")]

@@ -1743,6 +1743,8 @@ fn database_settings_out_of_range_are_refused_naming_the_flag() {
         ("--database-pool", "1"),
         ("--database-pool", "257"),
         ("--database-poll-ms", "9"),
+        ("--database-keep-changes", "9"),
+        ("--database-keep-seconds", "31536001"),
     ] {
         let refused = start_expecting_failure(
             dir.path(),
@@ -1926,4 +1928,124 @@ async fn logouts_and_the_audit_trail_are_shared_by_every_instance() {
         );
         assert!(!body.contains(PASSWORD) && !body.contains("not-the-password"));
     }
+}
+
+/// An instance on `url` keeping only `keep` changes in the database, of
+/// any age.
+async fn pruning_instance(url: &str, keep: u64) -> TestApp {
+    let mut args = unlimited(&[]);
+    args.extend([
+        "--database-url".to_string(),
+        url.to_string(),
+        "--database-keep-changes".into(),
+        keep.to_string(),
+        "--database-keep-seconds".into(),
+        "0".into(),
+    ]);
+    spawn_with(Options {
+        args,
+        envs: admin_env(),
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn old_changes_are_pruned_and_an_instance_left_behind_says_to_restart() {
+    let test = "old_changes_are_pruned_and_an_instance_left_behind_says_to_restart";
+    let Some(db) = Db::create(test).await else {
+        return;
+    };
+    const KEEP: i64 = 10;
+    let a = pruning_instance(&db.url, KEEP as u64).await;
+    // C reaches the database through a relay the test cuts.
+    let proxy = Proxy::start(db.upstream.clone()).await;
+    let c = pruning_instance(&db.url_via(proxy.addr), KEEP as u64).await;
+    wait_ready(&[&a, &c], 200, WAIT).await;
+    proxy.cut();
+    wait_ready(&[&c], 503, Duration::from_secs(5)).await;
+
+    // Four times as many changes as are kept, while C is away.
+    for n in 0..4 * KEEP {
+        a.submit_http(&format!("pruning {n}: the scanner jams"))
+            .await;
+    }
+    // B prunes as it starts: the newest KEEP changes are left.
+    let b = pruning_instance(&db.url, KEEP as u64).await;
+    let client = db.connect().await;
+    let deadline = Instant::now() + LONG;
+    let (newest, kept, oldest) = loop {
+        let row = client
+            .query_one(
+                "SELECT (SELECT version FROM ticketd_stream), count(*), min(version) FROM ticketd_changes",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (newest, kept, oldest): (i64, i64, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+        if kept <= KEEP {
+            break (newest, kept, oldest);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never pruned to {KEEP}: {kept} left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(kept, KEEP, "exactly the newest {KEEP} are kept");
+    assert_eq!(oldest, Some(newest - KEEP + 1));
+    assert_eq!(
+        listed_ids(&b).await.len(),
+        4 * KEEP as usize,
+        "B loaded them all"
+    );
+
+    // C comes back: it missed changes that are gone. It says so, refuses
+    // changes, and tells the operator to restart it; it announces nothing
+    // out of order meanwhile.
+    let (mut on_c, _) = {
+        proxy.restore();
+        let http = reqwest::Client::new();
+        let url = format!("http://{}/readyz", c.metrics_addr());
+        let deadline = Instant::now() + LONG;
+        loop {
+            let resp = http.get(&url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            if text.contains("keeps changes only from") {
+                assert_eq!(status, 503);
+                assert!(text.contains("restart this instance"), "{text}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "C never noticed: {status} {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        synced(&c).await
+    };
+    let refused = c
+        .http()
+        .post(format!("{}/api/tickets", c.base_url()))
+        .json(&json!({"description": "after falling behind", "system": "Printer", "requester": "Kim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"]["code"],
+        "storage_unavailable"
+    );
+    let sentinel = unique("sentinel after C fell behind ");
+    a.submit_http(&sentinel).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), next_change(&mut on_c))
+            .await
+            .is_err(),
+        "C announces nothing past the gap"
+    );
+    // A restart (a fresh instance on the same relay) loads everything.
+    let restarted = pruning_instance(&db.url_via(proxy.addr), KEEP as u64).await;
+    wait_ready(&[&restarted], 200, WAIT).await;
+    assert_eq!(listed_ids(&restarted).await, listed_ids(&a).await);
 }

@@ -36,7 +36,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         let why = store
             .failure()
             .unwrap_or_else(|| "the store writer stopped".into());
-        let text = if store.database_version().is_some() && store.writer_alive() {
+        let text = if store.database_behind() == Some(true) {
+            format!("{why}; restart this instance to load the store afresh\n")
+        } else if store.database_version().is_some() && store.writer_alive() {
             format!("{why}; changes are refused until it answers (reconnecting)\n")
         } else {
             format!(

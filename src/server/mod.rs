@@ -183,6 +183,8 @@ pub async fn run(
         db.timeout = Duration::from_millis(args.database_timeout_ms);
         db.pool_size = args.database_pool as usize;
         db.poll_interval = Duration::from_millis(args.database_poll_ms);
+        db.keep_changes = args.database_keep_changes;
+        db.keep_for = Duration::from_secs(args.database_keep_seconds);
         db
     });
     // With the shared store, the audit trail and logouts are shared too.
@@ -666,8 +668,10 @@ fn redirect(
 async fn answers(service: &Service, within: Duration) -> bool {
     // A store turned read-only (a full disk, a failed fsync) is not healthy:
     // withholding the ping lets systemd restart the service, and recovery
-    // replays the journal.
-    let writer = service.store().is_writable() && service.store().ping(within).await;
+    // replays the journal. So is an instance that fell behind what the
+    // shared database keeps. A database that is merely away is not: the
+    // instance keeps serving reads and its clients, and catches up.
+    let writer = !service.store().needs_restart() && service.store().ping(within).await;
     // A task spawned now must get scheduled: the runtime is not starved.
     let runtime = matches!(
         tokio::time::timeout(within, tokio::spawn(async {})).await,

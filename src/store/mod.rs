@@ -533,6 +533,17 @@ impl Store {
         self.shared.writable.load(Ordering::Acquire)
     }
 
+    /// Whether only a restart brings this store back: a journal whose
+    /// write failed (recovery replays it), or an instance that fell behind
+    /// the changes the shared database keeps. A database that is merely
+    /// away is not (the tailer reconnects and catches up).
+    pub fn needs_restart(&self) -> bool {
+        match self.database_behind() {
+            None => !self.is_writable(),
+            Some(behind) => behind,
+        }
+    }
+
     /// Why the store stopped accepting changes, once it has.
     pub fn failure(&self) -> Option<String> {
         self.shared

@@ -60,6 +60,13 @@ pub struct DatabaseConfig {
     pub poll_interval: Duration,
     /// Pooled connections (the writer, the tailer's reads, imports).
     pub pool_size: usize,
+    /// Changes are kept in `ticketd_changes` at least this many versions
+    /// back from the newest...
+    pub keep_changes: u64,
+    /// ...and at least this long; older ones are deleted. An instance that
+    /// falls further behind (cut off from the database for longer) must
+    /// restart to load the store afresh.
+    pub keep_for: Duration,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -69,6 +76,8 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("timeout", &self.timeout)
             .field("poll_interval", &self.poll_interval)
             .field("pool_size", &self.pool_size)
+            .field("keep_changes", &self.keep_changes)
+            .field("keep_for", &self.keep_for)
             .finish()
     }
 }
@@ -80,6 +89,8 @@ impl DatabaseConfig {
             timeout: Duration::from_secs(1),
             poll_interval: Duration::from_millis(250),
             pool_size: 4,
+            keep_changes: 100_000,
+            keep_for: Duration::from_secs(3600),
         }
     }
 
@@ -280,6 +291,9 @@ pub(super) struct Context {
     pub queue_usage: AtomicU64,
     /// Batches planned again because another instance committed first.
     pub conflicts: AtomicU64,
+    /// Set for good once this instance missed changes the database no
+    /// longer keeps: only a restart (a fresh load) brings it back.
+    pub behind: AtomicBool,
 }
 
 impl Context {
@@ -367,6 +381,7 @@ pub(super) fn open(
                         seen: AtomicU64::new(version),
                         queue_usage: AtomicU64::new(0),
                         conflicts: AtomicU64::new(0),
+                        behind: AtomicBool::new(false),
                     });
                     Ok::<_, OpenError>((ctx, epoch))
                 });
@@ -521,6 +536,14 @@ impl Store {
         self.database
             .as_ref()
             .map(|ctx| ctx.seen.load(Ordering::Relaxed))
+    }
+
+    /// Whether this instance fell behind the changes the database keeps
+    /// (None for the journal store).
+    pub fn database_behind(&self) -> Option<bool> {
+        self.database
+            .as_ref()
+            .map(|ctx| ctx.behind.load(Ordering::Acquire))
     }
 
     /// The shared database's figures for the metrics (None for the

@@ -23,6 +23,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// every reconnect, until the store closes.
 pub(super) async fn run(ctx: Arc<Context>) {
     let mut backoff = FIRST_BACKOFF;
+    let mut pruned: Option<tokio::time::Instant> = None;
     loop {
         match listen(&ctx).await {
             Ok((client, mut wakeups)) => {
@@ -30,9 +31,24 @@ pub(super) async fn run(ctx: Arc<Context>) {
                 loop {
                     match catch_up(&ctx).await {
                         Ok(()) => ctx.healthy(),
+                        Err(e) if ctx.behind.load(Ordering::Acquire) => {
+                            // Nothing more to read that could help: refuse
+                            // changes and fail the health check for good.
+                            ctx.unhealthy("fell behind", &e);
+                            tracing::error!(error = %e, "this instance missed changes the database no longer keeps; restart it to load the store afresh (systemd's watchdog does)");
+                            return;
+                        }
                         Err(e) => {
                             ctx.unhealthy("reading changes", &e);
                             break;
+                        }
+                    }
+                    if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                        pruned = Some(tokio::time::Instant::now());
+                        match prune(&ctx).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::debug!(deleted = n, "old changes pruned"),
+                            Err(e) => tracing::warn!(error = %e, "cannot prune old changes"),
                         }
                     }
                     tokio::select! {
@@ -52,6 +68,43 @@ pub(super) async fn run(ctx: Arc<Context>) {
         let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 2);
         tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// How often each instance deletes changes older than it keeps.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Changes deleted per statement (short transactions).
+const PRUNE_BATCH: i64 = 10_000;
+
+/// Deletes the changes older than both `keep_changes` versions and
+/// `keep_for`; the number deleted. Every instance does this now and then;
+/// deleting twice is harmless.
+async fn prune(ctx: &Context) -> Result<u64, String> {
+    let keep = ctx.db.keep_changes.min(i64::MAX as u64) as i64;
+    let seconds = ctx.db.keep_for.as_secs_f64();
+    let mut deleted = 0;
+    loop {
+        let run = async {
+            let client = ctx.pool.get().await.map_err(super::why)?;
+            client
+                .execute(
+                    "DELETE FROM ticketd_changes WHERE version IN ( \
+                       SELECT version FROM ticketd_changes \
+                       WHERE version <= (SELECT version FROM ticketd_stream WHERE id = 1) - $1 \
+                         AND committed_at < now() - make_interval(secs => $2) \
+                       ORDER BY version LIMIT $3)",
+                    &[&keep, &seconds, &PRUNE_BATCH],
+                )
+                .await
+                .map_err(super::why)
+        };
+        let n = tokio::time::timeout(ctx.db.timeout * 5, run)
+            .await
+            .map_err(|_| "no answer in time".to_string())??;
+        deleted += n;
+        if (n as i64) < PRUNE_BATCH {
+            return Ok(deleted);
+        }
     }
 }
 
@@ -181,6 +234,7 @@ pub(super) fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<b
     {
         let mut state = ctx.shared.state.write().unwrap_or_else(|p| p.into_inner());
         let mut version = ctx.shared.version.load(Ordering::Acquire);
+        let mut moved = false;
         for (v, record) in rows {
             if v <= version {
                 continue;
@@ -190,9 +244,18 @@ pub(super) fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<b
                 break;
             }
             if v != version + 1 {
-                result = Err(format!(
-                    "the stream has a hole: version {v} follows {version}"
-                ));
+                // Versions are committed without holes: a gap before the
+                // first change read means the ones between were pruned.
+                if !moved {
+                    ctx.behind.store(true, Ordering::Release);
+                    result = Err(format!(
+                        "this instance is at version {version} but the database keeps changes only from {v} on"
+                    ));
+                } else {
+                    result = Err(format!(
+                        "the stream has a hole: version {v} follows {version}"
+                    ));
+                }
                 break;
             }
             // The SLA view is computed, not stored: as a replay does.
@@ -214,6 +277,7 @@ pub(super) fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<b
                 ),
             }
             version = v;
+            moved = true;
         }
         ctx.shared.version.store(version, Ordering::Release);
     }
