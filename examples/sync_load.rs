@@ -10,6 +10,14 @@
 //!   connect to `sync_state` and checked: `recovered: true` and exactly the
 //!   missed events, in order. Run `examples/load` beside it for the
 //!   broadcast latency of clients that stay connected.
+//! - `--scenario failover`: `--clients` connect to `--addr` (an instance
+//!   sharing a database with `--other`) while a publisher on `--other`
+//!   submits `--rate` tickets per second; then the harness SIGKILLs
+//!   `--kill-pid` (the instance at `--addr`). Each client, on seeing its
+//!   connection end, reconnects at once to `--other` with
+//!   `?epoch=E&since=V` (its last version); each is timed from the kill to
+//!   its `sync_state` and checked: `recovered: true` and exactly the
+//!   versions after V up to the one `sync_state` names.
 //! - `--scenario api`: a cursor walk of every ticket in pages of
 //!   `--page-size`, timed, checked for duplicates; then `--queries` text
 //!   searches (`q=`) timed one by one.
@@ -37,6 +45,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 enum Scenario {
     FirstSync,
     Resume,
+    Failover,
     Api,
 }
 
@@ -60,6 +69,15 @@ struct Args {
     /// Loopback source addresses to spread clients over (127.0.0.2 onward).
     #[arg(long, default_value_t = 40)]
     sources: u8,
+    /// The instance clients fail over to (failover).
+    #[arg(long)]
+    other: Option<SocketAddr>,
+    /// The process SIGKILLed (failover): the instance at --addr.
+    #[arg(long)]
+    kill_pid: Option<u32>,
+    /// Tickets per second submitted on --other throughout (failover).
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
     /// Page size of the cursor walk (api).
     #[arg(long, default_value_t = 1000)]
     page_size: usize,
@@ -97,6 +115,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let report = match args.scenario {
         Scenario::FirstSync => first_sync(&args, tls).await?,
         Scenario::Resume => resume(&args, tls).await?,
+        Scenario::Failover => failover(&args, tls).await?,
         Scenario::Api => api(&args, tls).await?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -293,6 +312,118 @@ async fn resume(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<V
         "mismatch_example": mismatch,
         "storm_seconds": took.as_secs_f64(),
         "connect_to_sync_state_ms": percentiles(&mut micros),
+    }))
+}
+
+/// One client of the failover: how it resumed on the other instance.
+struct FailedOver {
+    /// Microseconds from the kill to `sync_state` on the other instance.
+    micros: u64,
+    recovered: bool,
+    /// The replayed versions were exactly those after its last one.
+    exact: bool,
+}
+
+async fn failover(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<Value> {
+    let other = args
+        .other
+        .ok_or_else(|| anyhow::anyhow!("--scenario failover needs --other"))?;
+    let pid = args
+        .kill_pid
+        .ok_or_else(|| anyhow::anyhow!("--scenario failover needs --kill-pid"))?;
+    anyhow::ensure!(other.ip().is_loopback(), "--other must be loopback");
+    let (first, failed) = storm(args, tls.clone(), vec![String::new(); args.clients]).await;
+    anyhow::ensure!(failed == 0, "{failed} clients could not connect");
+    let epoch = first[0].state["epoch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // A publisher on the other instance, throughout.
+    let mut publisher = sync(other, source(args, 0), tls.clone(), String::new())
+        .await?
+        .ws;
+    let every = std::time::Duration::from_secs_f64(1.0 / args.rate.max(0.1));
+    let publishing = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for n in 0u64.. {
+            tick.tick().await;
+            let frame = json!({"event": "submit_ticket", "ref": format!("f{n}"), "data": {
+                "description": format!("Failover #{n}: the kiosk at gate {n} shows a blank screen"),
+                "system": "Kiosks", "requester": "Sync harness"}});
+            if publisher
+                .send(Message::text(frame.to_string()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // Drain what arrived (acknowledgements, broadcasts).
+            while let Some(Some(Ok(_))) = futures_util::FutureExt::now_or_never(publisher.next()) {}
+        }
+    });
+
+    // Each client follows K until it goes, then resumes on the other.
+    let killed = Arc::new(tokio::sync::OnceCell::<Instant>::new());
+    let tasks: Vec<_> = first
+        .into_iter()
+        .enumerate()
+        .map(|(i, synced)| {
+            let (tls, epoch, killed) = (tls.clone(), epoch.clone(), killed.clone());
+            let source = source(args, i);
+            tokio::spawn(async move {
+                let mut ws = synced.ws;
+                let mut last = synced.state["v"].as_u64().unwrap_or(0);
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Message::Text(text) = message
+                        && let Ok(frame) = serde_json::from_str::<Value>(&text)
+                        && let Some(v) = frame["v"].as_u64()
+                    {
+                        last = v;
+                    }
+                }
+                let query = format!("?epoch={epoch}&since={last}");
+                let back = sync(other, source, tls, query).await?;
+                let at = *killed
+                    .get()
+                    .ok_or_else(|| anyhow::anyhow!("closed before the kill"))?;
+                let reached = back.state["v"].as_u64().unwrap_or(0);
+                let expected: Vec<u64> = (last + 1..=reached).collect();
+                anyhow::Ok(FailedOver {
+                    micros: at.elapsed().as_micros() as u64,
+                    recovered: back.state["recovered"] == true,
+                    exact: back.replayed == expected,
+                })
+            })
+        })
+        .collect();
+    // Let changes flow for a second, then kill.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    killed.set(Instant::now()).ok();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -KILL {pid} failed");
+    let mut done = Vec::with_capacity(tasks.len());
+    let mut failed = 0;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(over)) => done.push(over),
+            _ => failed += 1,
+        }
+    }
+    let all_back = killed.get().map(|at| at.elapsed().as_secs_f64());
+    publishing.abort();
+    let mut micros: Vec<u64> = done.iter().map(|d| d.micros).collect();
+    Ok(json!({
+        "scenario": "failover",
+        "clients": args.clients,
+        "resumed": done.len(),
+        "failed": failed,
+        "recovered": done.iter().filter(|d| d.recovered).count(),
+        "exactly_the_missed_events": done.iter().filter(|d| d.exact).count(),
+        "kill_to_last_sync_state_seconds": all_back,
+        "kill_to_sync_state_ms": percentiles(&mut micros),
     }))
 }
 

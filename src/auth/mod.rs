@@ -192,7 +192,12 @@ struct SharedRevocations {
     records: Arc<Records>,
     /// The newest revocation read (`ticketd_revoked.seq`).
     seen: std::sync::atomic::AtomicI64,
+    /// When expired revocations were last deleted (None: not yet).
+    pruned: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How often an instance deletes expired revocations.
+const PRUNE_REVOKED_EVERY: Duration = Duration::from_secs(3600);
 
 pub fn now_secs() -> u64 {
     SystemTime::now()
@@ -292,6 +297,7 @@ impl Auth {
         self.shared = Some(SharedRevocations {
             records,
             seen: Default::default(),
+            pruned: Default::default(),
         });
     }
 
@@ -302,7 +308,18 @@ impl Auth {
             return Ok(0);
         };
         let seen = shared.seen.load(Ordering::Acquire);
-        let (newest, revoked) = shared.records.revoked_after(seen, now_secs()).await?;
+        let prune = {
+            let mut pruned = shared.pruned.lock().unwrap_or_else(|p| p.into_inner());
+            let due = pruned.is_none_or(|at| at.elapsed() >= PRUNE_REVOKED_EVERY);
+            if due {
+                *pruned = Some(std::time::Instant::now());
+            }
+            due
+        };
+        let (newest, revoked) = shared
+            .records
+            .revoked_after(seen, now_secs(), prune)
+            .await?;
         if !revoked.is_empty() {
             let now = now_secs();
             for r in &revoked {

@@ -294,6 +294,10 @@ pub(super) struct Context {
     /// Set for good once this instance missed changes the database no
     /// longer keeps: only a restart (a fresh load) brings it back.
     pub behind: AtomicBool,
+    /// The newest version other instances should be woken for, and whether
+    /// a NOTIFY is being sent (see `writer::wake_others`).
+    pub wake_at: AtomicU64,
+    pub waking: AtomicBool,
 }
 
 impl Context {
@@ -382,6 +386,8 @@ pub(super) fn open(
                         queue_usage: AtomicU64::new(0),
                         conflicts: AtomicU64::new(0),
                         behind: AtomicBool::new(false),
+                        wake_at: AtomicU64::new(0),
+                        waking: AtomicBool::new(false),
                     });
                     Ok::<_, OpenError>((ctx, epoch))
                 });

@@ -114,14 +114,19 @@ impl Records {
     }
 
     /// Revocations recorded after `seq` (0: all) that have not expired by
-    /// `now` (Unix seconds), with the newest `seq` read. Expired ones are
-    /// deleted on the way (they can no longer be presented).
-    pub async fn revoked_after(&self, seq: i64, now: u64) -> Result<(i64, Vec<Revoked>), String> {
+    /// `now` (Unix seconds), with the newest `seq` read. With `prune`,
+    /// expired ones are deleted first (they can no longer be presented).
+    pub async fn revoked_after(
+        &self,
+        seq: i64,
+        now: u64,
+        prune: bool,
+    ) -> Result<(i64, Vec<Revoked>), String> {
         let now = now as i64;
         let horizon = now - crate::auth::session::LEEWAY_SECS as i64;
         let rows = self
             .with("revocations", async |c| {
-                if seq == 0 {
+                if prune {
                     c.execute(
                         "DELETE FROM ticketd_revoked WHERE expires_at < $1",
                         &[&horizon],

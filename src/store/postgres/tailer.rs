@@ -15,7 +15,7 @@ use crate::store::writer::apply_record;
 use crate::tickets::Ticket;
 
 /// Changes read per query.
-const PAGE: i64 = 1000;
+pub(super) const PAGE: i64 = 1000;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -110,14 +110,16 @@ async fn prune(ctx: &Context) -> Result<u64, String> {
 
 /// A connection of its own, listening: each notification is a wake-up
 /// (coalesced), and the receiver closes when the connection ends.
-async fn listen(ctx: &Context) -> Result<(tokio_postgres::Client, mpsc::Receiver<()>), String> {
+async fn listen(
+    ctx: &Arc<Context>,
+) -> Result<(tokio_postgres::Client, mpsc::Receiver<()>), String> {
     let connect = ctx.connector.config.connect(ctx.connector.tls.clone());
     let (client, mut connection) = tokio::time::timeout(ctx.db.timeout, connect)
         .await
         .map_err(|_| format!("no connection within {} ms", ctx.db.timeout.as_millis()))?
         .map_err(super::why)?;
     let (tx, rx) = mpsc::channel(1);
-    let shared = ctx.shared.clone();
+    let woken = ctx.clone();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
@@ -125,8 +127,13 @@ async fn listen(ctx: &Context) -> Result<(tokio_postgres::Client, mpsc::Receiver
                 Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
                     // The payload is the newest version: nothing to read
                     // when this instance has it already (its own commits).
-                    let newest = n.payload().parse::<u64>().unwrap_or(u64::MAX);
-                    if newest > shared.version.load(Ordering::Acquire) {
+                    let Ok(newest) = n.payload().parse::<u64>() else {
+                        let _ = tx.try_send(());
+                        continue;
+                    };
+                    // The writer learns it is behind before it tries.
+                    woken.seen.fetch_max(newest, Ordering::Relaxed);
+                    if newest > woken.shared.version.load(Ordering::Acquire) {
                         let _ = tx.try_send(());
                     }
                 }
@@ -198,7 +205,7 @@ pub(super) fn parse(rows: Vec<tokio_postgres::Row>) -> Result<Vec<(u64, Record<T
 /// counter row (nobody else can commit meanwhile) and applies them.
 pub(super) async fn catch_up_locked(
     ctx: &Context,
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &tokio_postgres::Client,
     newest: u64,
 ) -> Result<(), String> {
     while ctx.shared.version.load(Ordering::Acquire) < newest {

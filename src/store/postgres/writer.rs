@@ -88,7 +88,15 @@ async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
         return;
     }
     let started = Instant::now();
-    let first = optimistic(ctx, &commands).await;
+    // Known to be behind (another instance's commit was announced): the
+    // one-round-trip attempt would only conflict, so take the lock, which
+    // reads what was missed in the same round trip.
+    let behind = ctx.seen.load(Ordering::Relaxed) > ctx.shared.version.load(Ordering::Acquire);
+    let first = if behind {
+        locked(ctx, &commands).await
+    } else {
+        optimistic(ctx, &commands).await
+    };
     let outcome = match first {
         Ok(Attempt::Conflict(current)) => {
             // Nothing of the first plan was written: its versions are free.
@@ -250,49 +258,115 @@ async fn optimistic(ctx: &Context, commands: &[Command]) -> Result<Attempt, Stri
     }
 }
 
-/// Under the counter row's lock: catch up, plan, write, commit.
+/// Under the counter row's lock: catch up, plan, write, commit, in two
+/// round trips while the lock is held (so other instances wait as little
+/// as possible): `BEGIN`, the lock and the changes missed in one simple
+/// query; then `ticketd_commit` and `COMMIT` pipelined.
 async fn locked(ctx: &Context, commands: &[Command]) -> Result<Attempt, String> {
     let attempt = async {
-        let mut client = ctx.pool.get().await.map_err(super::why)?;
-        let raw: &mut tokio_postgres::Client = &mut client;
-        let done = async {
-            let tx = raw.transaction().await.map_err(super::why)?;
-            let newest = tx
-                .query_one(
-                    "SELECT version FROM ticketd_stream WHERE id = 1 FOR UPDATE",
-                    &[],
-                )
-                .await
-                .map_err(super::why)?
-                .get::<_, i64>(0) as u64;
-            super::tailer::catch_up_locked(ctx, &tx, newest).await?;
-            let (base, planned, encoded) = plan_now(ctx, commands);
-            let Some(encoded) = encoded else {
-                return Ok(Attempt::Committed {
-                    base,
-                    planned: planned.results,
-                });
-            };
-            let statement = tx.prepare(COMMIT).await.map_err(super::why)?;
-            let answer = call_commit(tx.client(), &statement, base, planned.cleared, &encoded)
-                .await
-                .map_err(super::why)?;
-            if !answer.0 {
-                return Ok(Attempt::Conflict(answer.1));
-            }
-            tx.commit().await.map_err(super::why)?;
-            Ok(Attempt::Committed {
+        let client = ctx.pool.get().await.map_err(super::why)?;
+        // Prepared (or cached) before the lock is taken.
+        let statement = client.prepare_cached(COMMIT).await.map_err(super::why)?;
+        let mut held = Discard(Some(client));
+        let raw: &tokio_postgres::Client = held.client();
+        let from = ctx.shared.version.load(Ordering::Acquire);
+        let messages = raw
+            .simple_query(&format!(
+                "BEGIN; SELECT version FROM ticketd_stream WHERE id = 1 FOR UPDATE; \
+                 SELECT version, body::text FROM ticketd_changes WHERE version > {from} ORDER BY version LIMIT {}",
+                super::tailer::PAGE
+            ))
+            .await
+            .map_err(super::why)?;
+        let (newest, missed) = locked_reads(messages)?;
+        if !super::tailer::apply(ctx, missed)? {
+            return Err("a batch of this instance's own is in flight while catching up".into());
+        }
+        super::tailer::catch_up_locked(ctx, raw, newest).await?;
+        let (base, planned, encoded) = plan_now(ctx, commands);
+        let Some(encoded) = encoded else {
+            raw.batch_execute("COMMIT").await.map_err(super::why)?;
+            held.keep();
+            return Ok(Attempt::Committed {
                 base,
                 planned: planned.results,
-            })
+            });
+        };
+        // Pipelined: if the call fails, the transaction is aborted and
+        // COMMIT rolls it back.
+        let (answer, committed) = tokio::join!(
+            call_commit(raw, &statement, base, planned.cleared, &encoded),
+            raw.batch_execute("COMMIT"),
+        );
+        let answer = answer.map_err(super::why)?;
+        committed.map_err(super::why)?;
+        held.keep();
+        if !answer.0 {
+            return Ok(Attempt::Conflict(answer.1));
         }
-        .await;
-        if done.is_err() {
-            drop(deadpool_postgres::Object::take(client));
-        }
-        done
+        Ok(Attempt::Committed {
+            base,
+            planned: planned.results,
+        })
     };
     within(ctx, attempt).await
+}
+
+/// The counter's version and the changes after this instance's, from the
+/// locking simple query (`BEGIN`, then two `SELECT`s).
+fn locked_reads(
+    messages: Vec<tokio_postgres::SimpleQueryMessage>,
+) -> Result<(u64, Vec<(u64, crate::store::files::Record<Ticket>)>), String> {
+    use tokio_postgres::SimpleQueryMessage as M;
+    let mut statement = 0;
+    let mut newest = None;
+    let mut missed = Vec::new();
+    for message in messages {
+        match message {
+            M::CommandComplete(_) => statement += 1,
+            M::Row(row) if statement == 1 => {
+                newest = row.get(0).and_then(|v| v.parse::<u64>().ok());
+            }
+            M::Row(row) if statement == 2 => {
+                let (Some(version), Some(body)) =
+                    (row.get(0).and_then(|v| v.parse::<u64>().ok()), row.get(1))
+                else {
+                    return Err("a change row without its version or body".into());
+                };
+                let record = crate::store::files::Record::parse(body.as_bytes())
+                    .map_err(|e| format!("change {version} does not parse: {e}"))?;
+                missed.push((version, record));
+            }
+            _ => {}
+        }
+    }
+    let newest = newest.ok_or("the counter row is missing")?;
+    Ok((newest, missed))
+}
+
+/// A pooled connection inside a transaction this code opened by hand: if
+/// it is not [`kept`](Discard::keep) (an error, a timeout dropping the
+/// future), it is closed rather than returned to the pool mid-transaction
+/// (the server then rolls back and releases the lock).
+struct Discard(Option<deadpool_postgres::Object>);
+
+impl Discard {
+    fn client(&self) -> &tokio_postgres::Client {
+        self.0.as_ref().expect("held until dropped")
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn keep(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
 }
 
 /// Gives a database call the timeout (plus the commit's grace).
@@ -311,17 +385,40 @@ const COMMIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Tells the other instances' tailers to read now. Outside the ticket
 /// transaction (a full notification queue must not fail a commit), and not
-/// waited for: a lost wake-up costs one poll interval.
+/// waited for: a lost wake-up costs one poll interval. One NOTIFY is in
+/// flight at a time, carrying the newest version when it is sent, so a burst
+/// of commits costs a few notifications, not one each.
 fn wake_others(ctx: &Arc<Context>, version: u64) {
-    let pool = ctx.pool.clone();
+    ctx.wake_at.fetch_max(version, Ordering::AcqRel);
+    if ctx.waking.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let ctx = ctx.clone();
     tokio::spawn(async move {
-        if let Ok(client) = pool.get().await {
-            let _ = client
-                .execute(
-                    "SELECT pg_notify($1::text, $2::text)",
-                    &[&super::CHANNEL, &version.to_string()],
-                )
-                .await;
+        let mut sent = 0;
+        loop {
+            let newest = ctx.wake_at.load(Ordering::Acquire);
+            if newest > sent {
+                if let Ok(client) = ctx.pool.get().await {
+                    let _ = client
+                        .execute(
+                            "SELECT pg_notify($1::text, $2::text)",
+                            &[&super::CHANNEL, &newest.to_string()],
+                        )
+                        .await;
+                }
+                sent = newest;
+                continue;
+            }
+            ctx.waking.store(false, Ordering::Release);
+            // A commit that came between the load and the store found the
+            // flag still set: send for it unless another sender started.
+            if ctx.wake_at.load(Ordering::Acquire) > sent
+                && !ctx.waking.swap(true, Ordering::AcqRel)
+            {
+                continue;
+            }
+            return;
         }
     });
 }
