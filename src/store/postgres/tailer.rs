@@ -14,6 +14,9 @@ use crate::store::files::Record;
 use crate::store::writer::apply_record;
 use crate::tickets::Ticket;
 
+/// Changes read from the database, each at its version.
+pub(super) type Changes = Vec<(u64, Record<Ticket>)>;
+
 /// Changes read per query.
 pub(super) const PAGE: i64 = 1000;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -189,7 +192,7 @@ pub(super) async fn catch_up(ctx: &Context) -> Result<(), String> {
 }
 
 /// Change rows (`version`, `body`) as records.
-pub(super) fn parse(rows: Vec<tokio_postgres::Row>) -> Result<Vec<(u64, Record<Ticket>)>, String> {
+pub(super) fn parse(rows: Vec<tokio_postgres::Row>) -> Result<Changes, String> {
     rows.into_iter()
         .map(|row| {
             let version = row.get::<_, i64>(0) as u64;
@@ -232,7 +235,7 @@ pub(super) async fn catch_up_locked(
 /// Applies changes read from the database in version order and announces
 /// them; skips what this instance already has, and stops short of the
 /// writer's batch in flight. False: stopped there.
-pub(super) fn apply(ctx: &Context, rows: Vec<(u64, Record<Ticket>)>) -> Result<bool, String> {
+pub(super) fn apply(ctx: &Context, rows: Changes) -> Result<bool, String> {
     let pending = *ctx.pending.lock().unwrap_or_else(|p| p.into_inner());
     let mut changes = Vec::with_capacity(rows.len());
     let mut befores = Vec::with_capacity(rows.len());

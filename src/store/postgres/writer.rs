@@ -316,7 +316,7 @@ async fn locked(ctx: &Context, commands: &[Command]) -> Result<Attempt, String> 
 /// locking simple query (`BEGIN`, then two `SELECT`s).
 fn locked_reads(
     messages: Vec<tokio_postgres::SimpleQueryMessage>,
-) -> Result<(u64, Vec<(u64, crate::store::files::Record<Ticket>)>), String> {
+) -> Result<(u64, super::tailer::Changes), String> {
     use tokio_postgres::SimpleQueryMessage as M;
     let mut statement = 0;
     let mut newest = None;
