@@ -2049,3 +2049,103 @@ async fn old_changes_are_pruned_and_an_instance_left_behind_says_to_restart() {
     wait_ready(&[&restarted], 200, WAIT).await;
     assert_eq!(listed_ids(&restarted).await, listed_ids(&a).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_sla_announcement_is_made_once_however_many_instances_run_the_timer() {
+    let test = "each_sla_announcement_is_made_once_however_many_instances_run_the_timer";
+    let Some(db) = Db::create(test).await else {
+        return;
+    };
+    // CRITICAL: first response 2 s, resolution 4 s, at risk at half.
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("sla.toml");
+    let mut text =
+        "at_risk_percent = 50\nat_risk_minutes = 0\n[calendar]\nalways = true\n".to_string();
+    for (level, first, resolution) in [
+        ("critical", 2, 4),
+        ("high", 3000, 6000),
+        ("medium", 3000, 6000),
+        ("low", 3000, 6000),
+    ] {
+        text.push_str(&format!(
+            "[targets.{level}]\nfirst_response_seconds = {first}\nresolution_seconds = {resolution}\n"
+        ));
+    }
+    std::fs::write(&policy, text).unwrap();
+    let start = || {
+        let mut args = unlimited(&[]);
+        args.extend([
+            "--database-url".to_string(),
+            db.url.clone(),
+            "--sla-config".into(),
+            policy.display().to_string(),
+        ]);
+        spawn_with(Options {
+            args,
+            envs: admin_env(),
+        })
+    };
+    let (a, b) = (start().await, start().await);
+    let (mut on_a, _) = synced(&a).await;
+    let (mut on_b, _) = synced(&b).await;
+
+    // A ticket made CRITICAL: both instances' timers watch its clocks.
+    let submitted = a
+        .submit_http(&unique("Core switch down in building C "))
+        .await;
+    let id = id_of(&submitted);
+    let token = b.login_token("root", PASSWORD).await;
+    admin_call(
+        &b,
+        &token,
+        "PUT",
+        &format!("/api/tickets/{id}/priority"),
+        json!({"priority": "CRITICAL"}),
+    )
+    .await;
+    // Every change up to the resolution breach, then a sentinel: nothing
+    // is announced twice, and both clients hear the same.
+    let mut heard = Vec::new();
+    for ws in [&mut on_a, &mut on_b] {
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + LONG;
+        loop {
+            let frame = next_change_by(ws, deadline, "the resolution breach").await;
+            let done = frame["event"] == "sla_breached"
+                && frame["data"]["ticket_id"] == id.as_str()
+                && frame["data"]["clock"] == "resolution";
+            frames.push(frame);
+            if done {
+                break;
+            }
+        }
+        heard.push(frames);
+    }
+    let sentinel = unique("sentinel after the breaches ");
+    b.submit_http(&sentinel).await;
+    for (n, ws) in [&mut on_a, &mut on_b].into_iter().enumerate() {
+        heard[n].extend(changes_until(ws, &sentinel, LONG).await);
+    }
+    assert_same_frames(&heard[0], &heard[1], "A's and B's clients");
+    let announced: Vec<(String, String)> = heard[0]
+        .iter()
+        .filter(|f| f["data"]["ticket_id"] == id.as_str())
+        .filter(|f| f["event"] == "sla_warning" || f["event"] == "sla_breached")
+        .map(|f| {
+            (
+                f["event"].as_str().unwrap().to_string(),
+                f["data"]["clock"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = announced.clone();
+    sorted.sort();
+    let expected = [
+        ("sla_breached", "first_response"),
+        ("sla_breached", "resolution"),
+        ("sla_warning", "first_response"),
+        ("sla_warning", "resolution"),
+    ]
+    .map(|(e, c)| (e.to_string(), c.to_string()));
+    assert_eq!(sorted, expected, "each once: {announced:?}");
+}

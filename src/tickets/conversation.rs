@@ -193,6 +193,11 @@ pub struct Private {
     /// same key within a day is answered with this ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The instant the `sla` view was computed at by the change that wrote
+    /// this ticket, so every instance sharing a database announces the
+    /// change with the same view, however late it reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 thread_local! {

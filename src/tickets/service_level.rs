@@ -109,6 +109,7 @@ impl Ticket {
                 .stop(cal, targets.first_response_secs(), at);
         }
         self.refresh_sla(policy, at);
+        self.private.sla_at = Some(at);
     }
 
     /// Recomputes the `sla` view at `now`.
@@ -184,6 +185,7 @@ impl Ticket {
         });
         if found.is_some() {
             self.refresh_sla(policy, now);
+            self.private.sla_at = Some(now);
         }
         found
     }

@@ -271,7 +271,10 @@ pub(super) fn apply(ctx: &Context, rows: Changes) -> Result<bool, String> {
             // The SLA view is computed, not stored: as a replay does.
             let record = match record {
                 Record::Put { mut ticket, v } => {
-                    ticket.settle_sla(&ctx.sla, now);
+                    // As the committing instance saw it (a view computed
+                    // now could differ: the frames must be identical).
+                    let at = ticket.private.sla_at.unwrap_or(now);
+                    ticket.settle_sla(&ctx.sla, at);
                     Record::Put { ticket, v }
                 }
                 other => other,
