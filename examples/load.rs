@@ -72,6 +72,12 @@ struct Args {
     /// The server's process id, to read its memory and CPU time.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The publishers submit over HTTPS (`POST /api/tickets`) instead, open
+    /// loop (each at its share of --rate, however long answers take), and
+    /// receive nothing: durable commit throughput alone. --clients is then
+    /// not used.
+    #[arg(long)]
+    http: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -101,7 +107,7 @@ fn main() -> anyhow::Result<()> {
         "the harness only targets loopback addresses"
     );
     anyhow::ensure!(
-        args.publishers <= args.clients,
+        args.http || args.publishers <= args.clients,
         "--publishers must not exceed --clients"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -122,6 +128,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     );
+    if args.http {
+        return http_submitters(&args, tls).await;
+    }
     let planned = (args.rate * args.duration as f64).ceil() as usize + 1;
     let shared = Arc::new(Shared {
         start: Instant::now(),
@@ -238,6 +247,98 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
+    }
+    Ok(())
+}
+
+/// `--http`: publishers submitting over HTTPS, open loop; each answer
+/// timed and counted by status.
+async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<()> {
+    let addr = args.publish_addr.unwrap_or(args.addr);
+    let url = format!("https://localhost:{}/api/tickets", addr.port());
+    let publishers = args.publishers.max(1);
+    let every = Duration::from_secs_f64(publishers as f64 / args.rate.max(0.001));
+    let stop_at = Instant::now() + Duration::from_secs(args.duration);
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let statuses = Arc::new(Mutex::new(
+        std::collections::BTreeMap::<String, usize>::new(),
+    ));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..publishers {
+        let source = Ipv4Addr::new(127, 0, 0, 2 + (p % args.sources.max(1) as usize) as u8);
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls).clone())
+            .resolve("localhost", addr)
+            .local_address(IpAddr::V4(source))
+            .build()?;
+        let (url, acks, statuses) = (url.clone(), acks.clone(), statuses.clone());
+        tasks.push(tokio::spawn(async move {
+            // Stagger publishers across one period.
+            let offset = every.mul_f64(p as f64 / publishers as f64);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut inflight = Vec::new();
+            for n in 0u64.. {
+                tick.tick().await;
+                if Instant::now() >= stop_at {
+                    break;
+                }
+                let body = json!({"description": format!("HTTP load {p}/{n}: the label printer in bay {} jams", n % 97),
+                    "system": "Printers", "requester": "Load harness"});
+                let request = http.post(&url).json(&body);
+                let (acks, statuses) = (acks.clone(), statuses.clone());
+                inflight.push(tokio::spawn(async move {
+                    let sent = Instant::now();
+                    let status = match request.send().await {
+                        Ok(resp) => resp.status().as_u16().to_string(),
+                        Err(e) => format!("error: {e}"),
+                    };
+                    let micros = sent.elapsed().as_micros() as u64;
+                    if status == "201" {
+                        acks.lock().unwrap().push(micros);
+                    }
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                }));
+            }
+            for t in inflight {
+                let _ = t.await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    let mut acks = std::mem::take(&mut *acks.lock().unwrap());
+    let statuses = std::mem::take(&mut *statuses.lock().unwrap());
+    let report = json!({
+        "publishers": publishers,
+        "rate_per_s": args.rate,
+        "duration_s": args.duration,
+        "answers": statuses,
+        "acknowledged": acks.len(),
+        "acknowledged_per_s": acks.len() as f64 / took.max(1e-9),
+        "ack_latency_ms": percentiles(&mut acks),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "http load          {} publishers, {} tickets/s for {} s: answers {}",
+            publishers, args.rate, args.duration, report["answers"]
+        );
+        println!(
+            "acknowledged       {} ({:.0}/s over {:.1} s until the last answer)",
+            report["acknowledged"],
+            report["acknowledged_per_s"].as_f64().unwrap_or(0.0),
+            took
+        );
+        let p = &report["ack_latency_ms"];
+        println!(
+            "ack (commit)       p50 {}  p90 {}  p99 {}  max {} ms",
+            p["p50"], p["p90"], p["p99"], p["max"]
+        );
     }
     Ok(())
 }
