@@ -1933,6 +1933,10 @@ async fn logouts_and_the_audit_trail_are_shared_by_every_instance() {
 /// An instance on `url` keeping only `keep` changes in the database, of
 /// any age.
 async fn pruning_instance(url: &str, keep: u64) -> TestApp {
+    pruning_instance_with(url, keep, Vec::new()).await
+}
+
+async fn pruning_instance_with(url: &str, keep: u64, envs: Vec<(String, String)>) -> TestApp {
     let mut args = unlimited(&[]);
     args.extend([
         "--database-url".to_string(),
@@ -1942,15 +1946,37 @@ async fn pruning_instance(url: &str, keep: u64) -> TestApp {
         "--database-keep-seconds".into(),
         "0".into(),
     ]);
-    spawn_with(Options {
-        args,
-        envs: admin_env(),
-    })
-    .await
+    let mut all = admin_env();
+    all.extend(envs);
+    spawn_with(Options { args, envs: all }).await
+}
+
+/// Watchdog pings (`WATCHDOG=1`) that arrive on `socket` within `within`.
+fn pings_within(socket: &std::os::unix::net::UnixDatagram, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    let mut pings = 0;
+    let mut buf = [0u8; 512];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match socket.recv(&mut buf) {
+            Ok(n) => {
+                pings += String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .filter(|l| *l == "WATCHDOG=1")
+                    .count()
+            }
+            Err(_) => break,
+        }
+    }
+    pings
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn old_changes_are_pruned_and_an_instance_left_behind_says_to_restart() {
+    // Also: the watchdog (a database away is no reason to restart; being
+    // left behind is).
     let test = "old_changes_are_pruned_and_an_instance_left_behind_says_to_restart";
     let Some(db) = Db::create(test).await else {
         return;
@@ -1958,11 +1984,28 @@ async fn old_changes_are_pruned_and_an_instance_left_behind_says_to_restart() {
     const KEEP: i64 = 10;
     let a = pruning_instance(&db.url, KEEP as u64).await;
     // C reaches the database through a relay the test cuts.
+    // C also tells a systemd-like notify socket it is alive (every 100 ms).
     let proxy = Proxy::start(db.upstream.clone()).await;
-    let c = pruning_instance(&db.url_via(proxy.addr), KEEP as u64).await;
+    let notify_dir = tempfile::tempdir().unwrap();
+    let notify_path = notify_dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let watchdog = vec![
+        (
+            "NOTIFY_SOCKET".to_string(),
+            notify_path.display().to_string(),
+        ),
+        ("WATCHDOG_USEC".to_string(), "200000".to_string()),
+    ];
+    let c = pruning_instance_with(&db.url_via(proxy.addr), KEEP as u64, watchdog).await;
     wait_ready(&[&a, &c], 200, WAIT).await;
     proxy.cut();
     wait_ready(&[&c], 503, Duration::from_secs(5)).await;
+    // A database merely away does not make systemd restart the instance:
+    // it keeps serving its clients from memory.
+    assert!(
+        pings_within(&notify, Duration::from_secs(1)) >= 3,
+        "C keeps answering the watchdog while the database is away"
+    );
 
     // Four times as many changes as are kept, while C is away.
     for n in 0..4 * KEEP {
@@ -2024,6 +2067,13 @@ async fn old_changes_are_pruned_and_an_instance_left_behind_says_to_restart() {
         }
         synced(&c).await
     };
+    // ...and stops answering the watchdog, so systemd restarts it.
+    pings_within(&notify, Duration::from_millis(300));
+    assert_eq!(
+        pings_within(&notify, Duration::from_secs(1)),
+        0,
+        "C, left behind, stops answering the watchdog"
+    );
     let refused = c
         .http()
         .post(format!("{}/api/tickets", c.base_url()))
