@@ -226,6 +226,20 @@ async fn storm(
     (done, failed)
 }
 
+/// Every client connected (a first sync each), and the stream's epoch.
+async fn everyone(
+    args: &Args,
+    tls: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<(Vec<Synced>, String)> {
+    let (first, failed) = storm(args, tls, vec![String::new(); args.clients]).await;
+    anyhow::ensure!(failed == 0, "{failed} clients could not connect");
+    let epoch = first[0].state["epoch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok((first, epoch))
+}
+
 async fn first_sync(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<Value> {
     let started = Instant::now();
     let (done, failed) = storm(args, tls, vec![String::new(); args.clients]).await;
@@ -247,12 +261,7 @@ async fn first_sync(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Resu
 
 async fn resume(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<Value> {
     // Connect everyone (first syncs), note the position, leave.
-    let (first, failed) = storm(args, tls.clone(), vec![String::new(); args.clients]).await;
-    anyhow::ensure!(failed == 0, "{failed} clients could not connect");
-    let epoch = first[0].state["epoch"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (first, epoch) = everyone(args, tls.clone()).await?;
     let since = first
         .iter()
         .map(|s| s.state["v"].as_u64().unwrap_or(0))
@@ -332,12 +341,7 @@ async fn failover(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result
         .kill_pid
         .ok_or_else(|| anyhow::anyhow!("--scenario failover needs --kill-pid"))?;
     anyhow::ensure!(other.ip().is_loopback(), "--other must be loopback");
-    let (first, failed) = storm(args, tls.clone(), vec![String::new(); args.clients]).await;
-    anyhow::ensure!(failed == 0, "{failed} clients could not connect");
-    let epoch = first[0].state["epoch"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (first, epoch) = everyone(args, tls.clone()).await?;
 
     // A publisher on the other instance, throughout.
     let mut publisher = sync(other, source(args, 0), tls.clone(), String::new())

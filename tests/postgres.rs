@@ -405,6 +405,12 @@ async fn admin_call(app: &TestApp, token: &str, method: &str, path: &str, body: 
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// Sets a ticket's priority as staff (`token`) on `app`.
+async fn set_priority(app: &TestApp, token: &str, id: &str, priority: &str) {
+    let path = format!("/api/tickets/{id}/priority");
+    admin_call(app, token, "PUT", &path, json!({ "priority": priority })).await;
+}
+
 /// Every ticket `/api/tickets` lists, page by page: their ids.
 async fn listed_ids(app: &TestApp) -> BTreeSet<String> {
     let http = app.http();
@@ -747,14 +753,7 @@ async fn a_ticket_on_one_instance_reaches_websocket_and_socketio_clients_of_the_
 
     // An admin action on B, with B's session: A's client hears it next.
     let token = b.login_token("root", PASSWORD).await;
-    admin_call(
-        &b,
-        &token,
-        "PUT",
-        &format!("/api/tickets/{id}/priority"),
-        json!({"priority": "LOW"}),
-    )
-    .await;
+    set_priority(&b, &token, &id, "LOW").await;
     let updated = next_change(&mut on_a).await;
     assert_eq!(updated["event"], "ticket_updated", "{updated}");
     assert_eq!(updated["data"]["request_id"], id.as_str(), "{updated}");
@@ -2145,14 +2144,7 @@ async fn each_sla_announcement_is_made_once_however_many_instances_run_the_timer
         .await;
     let id = id_of(&submitted);
     let token = b.login_token("root", PASSWORD).await;
-    admin_call(
-        &b,
-        &token,
-        "PUT",
-        &format!("/api/tickets/{id}/priority"),
-        json!({"priority": "CRITICAL"}),
-    )
-    .await;
+    set_priority(&b, &token, &id, "CRITICAL").await;
     // Every change up to the resolution breach, then a sentinel: nothing
     // is announced twice, and both clients hear the same.
     let mut heard = Vec::new();
