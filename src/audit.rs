@@ -104,7 +104,14 @@ pub struct AuditLog {
 /// tokens while the database is away must not exhaust memory).
 struct DatabaseSink {
     records: Arc<Records>,
-    batched: Mutex<VecDeque<String>>,
+    batched: Batch,
+}
+
+/// Encoded entries waiting for the database, oldest first, at most `cap`.
+struct Batch {
+    queue: Mutex<VecDeque<String>>,
+    cap: usize,
+    /// Dropped for want of room since start.
     dropped: std::sync::atomic::AtomicU64,
 }
 
@@ -152,8 +159,7 @@ impl AuditLog {
         let mut log = AuditLog::open(dir, Rotation::default())?;
         log.database = Some(DatabaseSink {
             records,
-            batched: Mutex::new(VecDeque::new()),
-            dropped: Default::default(),
+            batched: Batch::new(BATCH_CAP),
         });
         Ok(log)
     }
@@ -196,12 +202,12 @@ impl AuditLog {
     /// Appends an entry and syncs it to disk (with anything batched).
     pub async fn record(&self, entry: AuditEntry) -> std::io::Result<()> {
         if let Some(db) = &self.database {
-            let mut entries = db.take();
+            let mut entries = db.batched.take();
             entries.push(serde_json::to_string(&entry).map_err(std::io::Error::other)?);
             let written = db.records.append_audit(&entries).await;
             if written.is_err() {
                 entries.pop();
-                db.put_back(entries);
+                db.batched.put_back(entries);
             }
             return written.map_err(std::io::Error::other);
         }
@@ -251,7 +257,7 @@ impl AuditLog {
     pub fn record_batched(&self, entry: AuditEntry) -> std::io::Result<()> {
         if let Some(db) = &self.database {
             let line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
-            db.push(line);
+            db.batched.push(line);
             return Ok(());
         }
         let line = Self::encode(&entry)?;
@@ -265,10 +271,10 @@ impl AuditLog {
     /// shutdown).
     pub async fn flush(&self) -> std::io::Result<()> {
         if let Some(db) = &self.database {
-            let entries = db.take();
+            let entries = db.batched.take();
             let written = db.records.append_audit(&entries).await;
             if written.is_err() {
-                db.put_back(entries);
+                db.batched.put_back(entries);
             }
             return written.map_err(std::io::Error::other);
         }
@@ -313,16 +319,27 @@ impl AuditLog {
     }
 }
 
-impl DatabaseSink {
+impl Batch {
+    fn new(cap: usize) -> Batch {
+        Batch {
+            queue: Mutex::new(VecDeque::new()),
+            cap,
+            dropped: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Every batched entry, oldest first, leaving none.
     fn take(&self) -> Vec<String> {
-        let mut batched = self.batched.lock().unwrap_or_else(|p| p.into_inner());
-        batched.drain(..).collect()
+        self.lock().drain(..).collect()
     }
 
     /// Queues a new entry after those already batched.
     fn push(&self, entry: String) {
-        let mut batched = self.batched.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batched = self.lock();
         batched.push_back(entry);
         self.cap(&mut batched);
     }
@@ -330,16 +347,16 @@ impl DatabaseSink {
     /// Gives back entries a failed write took: they are older than any
     /// batched meanwhile, so they go first.
     fn put_back(&self, entries: Vec<String>) {
-        let mut batched = self.batched.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batched = self.lock();
         for entry in entries.into_iter().rev() {
             batched.push_front(entry);
         }
         self.cap(&mut batched);
     }
 
-    /// Drops the oldest beyond [`BATCH_CAP`].
+    /// Drops the oldest beyond the cap.
     fn cap(&self, batched: &mut VecDeque<String>) {
-        let over = batched.len().saturating_sub(BATCH_CAP);
+        let over = batched.len().saturating_sub(self.cap);
         if over > 0 {
             batched.drain(..over);
             let before = self.dropped.fetch_add(over as u64, Ordering::Relaxed);
@@ -395,6 +412,26 @@ mod tests {
         );
         let newest = log.recent(1).await.unwrap();
         assert_eq!(newest[0]["admin"], "admin39");
+    }
+
+    #[test]
+    fn entries_waiting_for_the_database_keep_their_order_and_the_cap() {
+        let batch = Batch::new(3);
+        batch.push("a".into());
+        batch.push("b".into());
+        let taken = batch.take();
+        assert_eq!(taken, ["a", "b"]);
+        // While the write fails, a new entry comes; the failed ones go back
+        // in front of it.
+        batch.push("c".into());
+        batch.put_back(taken);
+        assert_eq!(batch.take(), ["a", "b", "c"]);
+        // Past the cap the oldest go, and are counted.
+        for e in ["a", "b", "c", "d", "e"] {
+            batch.push(e.into());
+        }
+        assert_eq!(batch.take(), ["c", "d", "e"]);
+        assert_eq!(batch.dropped.load(Ordering::Relaxed), 2);
     }
 
     #[tokio::test]
