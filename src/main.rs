@@ -9,7 +9,12 @@ fn main() -> ExitCode {
     server::tune_allocator();
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let result = match cli.into_command() {
+    let command = cli.into_command();
+    // The server's failure goes to its log (the journal under systemd); a
+    // command's to standard error as one plain line. Never both: the two
+    // end up in the same place.
+    let logged = matches!(command, Command::Serve(_));
+    let result = match command {
         Command::Serve(args) => serve(*args),
         Command::Triage(args) => ticketd::cli::triage(args),
         Command::TriageEval(args) => ticketd::cli::triage_eval(args),
@@ -19,8 +24,11 @@ fn main() -> ExitCode {
         Command::HashPassword => ticketd::cli::hash_password(),
     };
     result.unwrap_or_else(|e| {
-        tracing::error!("{e:#}");
-        eprintln!("ticketd: {e:#}");
+        if logged {
+            tracing::error!("{e:#}");
+        } else {
+            eprintln!("ticketd: {e:#}");
+        }
         ExitCode::FAILURE
     })
 }

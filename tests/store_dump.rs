@@ -228,6 +228,12 @@ async fn bad_dumps_and_occupied_directories_are_refused() {
     let (ok, said) = import(&empty.path().join("b"), "{\"hello\":1}\n");
     assert!(!ok);
     assert!(said.contains("line 1"), "{said}");
+    assert_eq!(
+        said.lines().count(),
+        1,
+        "the error is said once, as one plain line: {said}"
+    );
+    assert!(said.trim_end().starts_with("ticketd: "), "{said}");
 
     let mut lines: Vec<String> = dump.lines().map(str::to_string).collect();
     lines[2] = lines[2].replace("\"priority\":", "\"priority_broken\":");
