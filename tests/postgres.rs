@@ -2191,3 +2191,66 @@ async fn each_sla_announcement_is_made_once_however_many_instances_run_the_timer
     .map(|(e, c)| (e.to_string(), c.to_string()));
     assert_eq!(sorted, expected, "each once: {announced:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_started_later_resumes_clients_from_before_its_start() {
+    let test = "an_instance_started_later_resumes_clients_from_before_its_start";
+    let Some(db) = Db::create(test).await else {
+        return;
+    };
+    let a = instance(&db.url).await;
+    let (mut on_a, (epoch, v0)) = synced(&a).await;
+    // Every kind of change: new tickets, a priority, a public reply, an
+    // internal note (which an anonymous client never hears), a resolution,
+    // a deletion.
+    let first = id_of(&a.submit_http(&unique("Projector in room 4 is dark ")).await);
+    let second = id_of(
+        &a.submit_http(&unique("Badge reader at door 2 beeps "))
+            .await,
+    );
+    let token = a.login_token("root", PASSWORD).await;
+    set_priority(&a, &token, &first, "HIGH").await;
+    let comments = format!("/api/tickets/{first}/comments");
+    for visibility in ["public", "internal"] {
+        let body = json!({"body": format!("A {visibility} word"), "visibility": visibility});
+        admin_call(&a, &token, "POST", &comments, body).await;
+    }
+    admin_call(
+        &a,
+        &token,
+        "POST",
+        &format!("/api/tickets/{first}/resolve"),
+        json!({}),
+    )
+    .await;
+    admin_call(
+        &a,
+        &token,
+        "DELETE",
+        &format!("/api/tickets/{second}"),
+        Value::Null,
+    )
+    .await;
+    let sentinel = unique("sentinel before C starts ");
+    a.submit_http(&sentinel).await;
+    // (The internal note's version is a gap in an anonymous client's
+    // stream.)
+    let heard = changes_until(&mut on_a, &sentinel, LONG).await;
+    let events: Vec<&str> = heard.iter().filter_map(|f| f["event"].as_str()).collect();
+    assert!(
+        events.contains(&"ticket_deleted") && events.contains(&"ticket_resolved"),
+        "{events:?}"
+    );
+
+    // C starts after all of it; clients that were on A resume on C, from
+    // the start and from the middle, with exactly what A's client heard.
+    let c = instance(&db.url).await;
+    for since in [v0, v(&heard[heard.len() / 2])] {
+        let query = format!("/ws?epoch={epoch}&since={since}");
+        let mut resumed = WsClient::connect(&c, &query).await;
+        let (replay, state) = replayed(&mut resumed).await;
+        assert_eq!(state["recovered"], true, "since {since}: {state}");
+        let missed: Vec<Value> = heard.iter().filter(|f| v(f) > since).cloned().collect();
+        assert_same_frames(&replay, &missed, &format!("C's replay since {since}"));
+    }
+}

@@ -27,6 +27,7 @@ pub mod records;
 mod tailer;
 mod writer;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -361,7 +362,12 @@ pub(super) fn open(
                     let pool = connector
                         .pool(db.pool_size, db.timeout)
                         .map_err(OpenError::Io)?;
-                    let (epoch, version, state) = load(&pool, &config.sla)
+                    let Loaded {
+                        epoch,
+                        version,
+                        state,
+                        recent,
+                    } = load(&pool, &config.sla, config.keep_changes)
                         .await
                         .map_err(|e| OpenError::Io(format!("database {what}: {e}")))?;
                     tracing::info!(database = %what, %epoch, version, tickets = state.len(), "shared store loaded");
@@ -389,11 +395,16 @@ pub(super) fn open(
                         wake_at: AtomicU64::new(0),
                         waking: AtomicBool::new(false),
                     });
-                    Ok::<_, OpenError>((ctx, epoch))
+                    Ok::<_, OpenError>((ctx, epoch, recent))
                 });
                 let ctx = match started {
-                    Ok((ctx, epoch)) => {
-                        let _ = opened_tx.send(Ok((ctx.shared.clone(), epoch, ctx.clone())));
+                    Ok((ctx, epoch, recent)) => {
+                        let _ = opened_tx.send(Ok((
+                            ctx.shared.clone(),
+                            epoch,
+                            ctx.clone(),
+                            recent,
+                        )));
                         ctx
                     }
                     Err(e) => {
@@ -415,7 +426,7 @@ pub(super) fn open(
             })
             .map_err(|e| OpenError::Io(format!("cannot start the store thread: {e}")))?;
     }
-    let (shared, epoch, ctx) = opened_rx
+    let (shared, epoch, ctx, recent) = opened_rx
         .recv()
         .map_err(|_| OpenError::Io("the store thread ended while opening".into()))??;
     Ok(Store {
@@ -425,24 +436,32 @@ pub(super) fn open(
         writer_done,
         data_dir,
         epoch,
-        recovered: Arc::default(),
+        recovered: Arc::new(Mutex::new(recent)),
         database: Some(ctx),
     })
 }
 
 /// Every ticket and the version they are current at, read in one snapshot.
-async fn load(
-    pool: &Pool,
-    policy: &crate::sla::Policy,
-) -> Result<(uuid::Uuid, u64, State), String> {
+async fn load(pool: &Pool, policy: &crate::sla::Policy, keep: usize) -> Result<Loaded, String> {
     let mut client = pool.get().await.map_err(why)?;
-    load_with(&mut client, policy).await
+    load_with(&mut client, policy, keep).await
+}
+
+/// A store as read in one snapshot: the epoch, the version, every ticket,
+/// and the newest changes (at most the replay ring's size) as the outcomes
+/// they were announced with.
+struct Loaded {
+    epoch: uuid::Uuid,
+    version: u64,
+    state: State,
+    recent: VecDeque<(u64, crate::tickets::Outcome)>,
 }
 
 async fn load_with(
     client: &mut tokio_postgres::Client,
     policy: &crate::sla::Policy,
-) -> Result<(uuid::Uuid, u64, State), String> {
+    keep: usize,
+) -> Result<Loaded, String> {
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -464,6 +483,7 @@ async fn load_with(
         .query("SELECT body::text FROM ticketd_tickets", &[])
         .await
         .map_err(why)?;
+    let recent = recent_outcomes(&tx, version, keep, policy).await?;
     tx.commit().await.map_err(why)?;
     let now = chrono::Utc::now();
     let mut state = State::default();
@@ -474,7 +494,139 @@ async fn load_with(
         ticket.settle_sla(policy, now);
         state.put(Arc::new(ticket));
     }
-    Ok((epoch, version as u64, state))
+    Ok(Loaded {
+        epoch,
+        version: version as u64,
+        state,
+        recent,
+    })
+}
+
+/// The newest `keep` changes up to `version` as the outcomes they were
+/// announced with, so an instance that has just started can still resume
+/// clients from before its start. An outcome depends on the ticket before
+/// the change: that is the ticket's previous change, read too. Where it is
+/// not known (pruned, or after a clear), the run starts after that change;
+/// the result is always consecutive and ends at `version` (or is empty).
+async fn recent_outcomes(
+    tx: &tokio_postgres::Transaction<'_>,
+    version: i64,
+    keep: usize,
+    policy: &crate::sla::Policy,
+) -> Result<VecDeque<(u64, crate::tickets::Outcome)>, String> {
+    use crate::store::files::Record;
+    let mut recent = VecDeque::new();
+    if keep == 0 || version == 0 {
+        return Ok(recent);
+    }
+    let from = (version - keep as i64).max(0);
+    let window = tx
+        .query(
+            "SELECT version, body::text FROM ticketd_changes WHERE version > $1 AND version <= $2 ORDER BY version",
+            &[&from, &version],
+        )
+        .await
+        .map_err(why)?;
+    let window = tailer::parse(window)?;
+    let Some(first) = window.first().map(|(v, _)| *v) else {
+        return Ok(recent);
+    };
+    let ids: Vec<String> = window
+        .iter()
+        .filter_map(|(_, record)| match record {
+            Record::Put { ticket, .. } => Some(ticket.request_id.to_string()),
+            Record::Delete { request_id, .. } => Some(request_id.to_string()),
+            Record::Clear { .. } => None,
+        })
+        .collect();
+    let previous = tx
+        .query(
+            "SELECT DISTINCT ON (ticket_id) ticket_id::text, version, body::text FROM ticketd_changes \
+             WHERE ticket_id = ANY($1::text[]::uuid[]) AND version < $2 ORDER BY ticket_id, version DESC",
+            &[&ids, &(first as i64)],
+        )
+        .await
+        .map_err(why)?;
+    let bounds = tx
+        .query_one(
+            "SELECT min(version), (SELECT max(version) FROM ticketd_changes WHERE kind = 'clear' AND version < $1) FROM ticketd_changes",
+            &[&(first as i64)],
+        )
+        .await
+        .map_err(why)?;
+    let (oldest, cleared): (Option<i64>, Option<i64>) = (bounds.get(0), bounds.get(1));
+    // Nothing was ever pruned: a ticket without an earlier change did not
+    // exist before.
+    let complete = oldest.is_some_and(|v| v <= 1);
+    let mut before: std::collections::HashMap<String, Option<Ticket>> = Default::default();
+    for row in previous {
+        let id: String = row.get(0);
+        let v = row.get::<_, i64>(1) as u64;
+        if cleared.is_some_and(|c| v < c as u64) {
+            // A clear came after it: the ticket did not exist.
+            before.insert(id, None);
+            continue;
+        }
+        let body: &str = row.get(2);
+        let ticket = match Record::parse(body.as_bytes())
+            .map_err(|e| format!("change {v} does not parse: {e}"))?
+        {
+            Record::Put { ticket, .. } => Some(ticket),
+            _ => None,
+        };
+        before.insert(id, ticket);
+    }
+    let settle = |mut ticket: Ticket| {
+        let at = ticket.private.sla_at.unwrap_or_else(chrono::Utc::now);
+        ticket.settle_sla(policy, at);
+        ticket
+    };
+    let mut known = State::default();
+    // Every ticket's state is known (after a clear, none exists).
+    let mut all_known = complete;
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    for (v, record) in window {
+        let id = match &record {
+            Record::Put { ticket, .. } => Some(ticket.request_id),
+            Record::Delete { request_id, .. } => Some(*request_id),
+            Record::Clear { .. } => None,
+        };
+        let mut unknown = false;
+        if let Some(id) = id
+            && seen.insert(id.to_string())
+            && !all_known
+        {
+            match before.remove(&id.to_string()) {
+                Some(Some(ticket)) => known.put(Arc::new(settle(ticket))),
+                Some(None) => {}
+                // Every ticket since the last clear has its changes kept.
+                None if cleared.is_some() => {}
+                None => unknown = true,
+            }
+        }
+        let record = match record {
+            Record::Put { ticket, v } => Record::Put {
+                ticket: settle(ticket),
+                v,
+            },
+            Record::Clear { v } => {
+                // Its count is of every ticket then, which this does not
+                // hold: start after it, with every state known (none).
+                known.clear();
+                all_known = true;
+                recent.clear();
+                let _ = v;
+                continue;
+            }
+            other => other,
+        };
+        let outcome = crate::store::writer::apply_record(&mut known, record).map(|(o, _)| o);
+        match outcome {
+            Some(outcome) if !unknown => recent.push_back((v, outcome)),
+            _ => recent.clear(),
+        }
+    }
+    Ok(recent)
 }
 
 /// `ticketd store export --database-url`: the whole store as a dump, read
@@ -482,8 +634,14 @@ async fn load_with(
 pub async fn export(db: &DatabaseConfig, out: &mut impl std::io::Write) -> Result<usize, String> {
     let connector = Connector::new(db)?;
     let mut client = connector.connect().await.map_err(why)?;
-    let (epoch, version, state) = load_with(&mut client, &crate::sla::Policy::default()).await?;
-    super::dump::write(out, epoch, version, &state.oldest_first()).map_err(why)
+    let loaded = load_with(&mut client, &crate::sla::Policy::default(), 0).await?;
+    super::dump::write(
+        out,
+        loaded.epoch,
+        loaded.version,
+        &loaded.state.oldest_first(),
+    )
+    .map_err(why)
 }
 
 /// `ticketd store import --database-url`: a dump into a database that holds
