@@ -895,15 +895,21 @@ mod tests {
         };
         let (a, b) = (keyed("k1"), keyed("k1"));
         let first = a.request_id;
-        // One batch: the second sees the first's key.
-        let (ra, rb) = tokio::join!(
-            store.execute(Command::Create(Box::new(a))),
-            store.execute(Command::Create(Box::new(b)))
-        );
+        // One batch: the second sees the first's key, and is answered only
+        // once the ticket it names can be read (its caller reads it next).
+        let (ra, (rb, visible)) =
+            tokio::join!(store.execute(Command::Create(Box::new(a))), async {
+                let rb = store.execute(Command::Create(Box::new(b))).await;
+                (rb, store.get(&first).is_some())
+            });
         assert!(ra.is_ok());
         assert_eq!(
             rb.unwrap_err(),
             StoreError::Command(CommandError::Duplicate(first))
+        );
+        assert!(
+            visible,
+            "the duplicate was answered before its ticket was stored"
         );
         // Later, and after a delete the key is free again.
         let err = store

@@ -171,6 +171,44 @@ pub(super) fn replay(
 /// Applies one committed record to `state`; returns the outcome it
 /// announces (derived from the ticket before and after) and the ticket as it
 /// was before. None: a delete of a ticket that is not there.
+/// A batch's refused commands, with their replies.
+pub(super) type Refused = Vec<(StoreError, Reply)>;
+
+/// Splits a planned batch: the changes to store, with their replies, and
+/// the commands refused. Refusals are answered with [`answer_refused`] only
+/// once the batch is stored and published: a retried submission is refused
+/// as a duplicate of a ticket this very batch may create, and its caller
+/// reads that ticket next.
+pub(super) fn split(
+    planned: Vec<Result<Planned, StoreError>>,
+    replies: Vec<Reply>,
+) -> (Vec<(Planned, Reply)>, Refused) {
+    let mut applied = Vec::with_capacity(planned.len());
+    let mut refused = Vec::new();
+    for (result, reply) in planned.into_iter().zip(replies) {
+        match result {
+            Ok(p) => applied.push((p, reply)),
+            Err(e) => refused.push((e, reply)),
+        }
+    }
+    (applied, refused)
+}
+
+/// Answers the refused commands of a batch that was `stored` or not. When
+/// it was not, a duplicate is answered `Unavailable`: the ticket it names
+/// may be one the batch would have created (a retry settles it).
+pub(super) fn answer_refused(refused: Refused, stored: bool) {
+    for (error, reply) in refused {
+        let error = match error {
+            StoreError::Command(crate::tickets::CommandError::Duplicate(_)) if !stored => {
+                StoreError::Unavailable
+            }
+            other => other,
+        };
+        let _ = reply.send(Err(error));
+    }
+}
+
 pub(super) fn apply_record(
     state: &mut State,
     record: Record<Ticket>,
@@ -597,16 +635,9 @@ fn commit(
         let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
         plan(&state, commands, &writer.config.sla).results
     };
-    let mut applied: Vec<(Planned, Reply)> = Vec::with_capacity(planned.len());
-    for (result, reply) in planned.into_iter().zip(replies) {
-        match result {
-            Ok(p) => applied.push((p, reply)),
-            Err(e) => {
-                let _ = reply.send(Err(e));
-            }
-        }
-    }
+    let (applied, refused) = split(planned, replies);
     if applied.is_empty() {
+        answer_refused(refused, true);
         return;
     }
     // 2. Append the batch and make it durable.
@@ -641,6 +672,7 @@ fn commit(
         for (.., reply) in applied {
             let _ = reply.send(Err(StoreError::Unavailable));
         }
+        answer_refused(refused, false);
         return;
     }
     writer.journal_bytes += bytes.len() as u64;
@@ -655,6 +687,7 @@ fn commit(
     {
         let _ = reply.send(Ok(applied));
     }
+    answer_refused(refused, true);
     if writer.journal_bytes >= writer.config.compact_after_bytes {
         writer.compact(shared);
     }

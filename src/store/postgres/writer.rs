@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::Context;
-use crate::store::writer::{Planned, encode_change, plan, publish};
+use crate::store::writer::{Planned, answer_refused, encode_change, plan, publish, split};
 use crate::store::{Reply, Request, StoreError, gather, refuse_queued};
 use crate::tickets::{Change, Command, Ticket, TicketId};
 
@@ -111,22 +111,12 @@ async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
     match outcome {
         Ok(Attempt::Committed { base, planned }) => {
             let duration = started.elapsed();
-            let mut oks = Vec::with_capacity(planned.len());
-            let mut ok_replies = Vec::with_capacity(planned.len());
-            for (result, reply) in planned.into_iter().zip(replies) {
-                match result {
-                    Ok(p) => {
-                        oks.push(p);
-                        ok_replies.push(reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            }
-            if oks.is_empty() {
+            let (applied, refused) = split(planned, replies);
+            if applied.is_empty() {
+                answer_refused(refused, true);
                 return;
             }
+            let (oks, ok_replies): (Vec<_>, Vec<_>) = applied.into_iter().unzip();
             let reached = base + oks.len() as u64;
             ctx.seen.fetch_max(reached, Ordering::Relaxed);
             let applied = {
@@ -136,6 +126,7 @@ async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
             for (applied, reply) in applied.into_iter().zip(ok_replies) {
                 let _ = reply.send(Ok(applied));
             }
+            answer_refused(refused, true);
             wake_others(ctx, reached);
         }
         Ok(Attempt::Conflict(_)) => {
