@@ -20,9 +20,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use futures_util::{FutureExt, StreamExt};
-use rust_socketio::asynchronous::{Client, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use futures_util::StreamExt;
+use rust_socketio::asynchronous::Client;
 use serde_json::{Value, json};
 use tokio::sync::{OnceCell, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -675,32 +674,10 @@ struct Sio {
     backlog: VecDeque<(String, Vec<Value>)>,
 }
 
-fn args(payload: Payload) -> Vec<Value> {
-    match payload {
-        Payload::Text(values) => values,
-        other => panic!("expected a text payload, got {other:?}"),
-    }
-}
-
 impl Sio {
     /// Connects (with `auth` for a resume) and reads up to `sync_state`.
     async fn connect(app: &TestApp, auth: Option<Value>) -> (Sio, Vec<(String, Vec<Value>)>) {
-        let tls = native_tls_for(app);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let on_error = tx.clone();
-        let mut builder = ClientBuilder::new(app.base_url())
-            .tls_config(tls)
-            .transport_type(TransportType::Websocket)
-            .reconnect(false)
-            .on_any(move |event, payload, _| {
-                let _ = tx.send((event.to_string(), args(payload)));
-                async {}.boxed()
-            })
-            // rust_socketio delivers an event named `error` here only.
-            .on(rust_socketio::Event::Error, move |payload, _| {
-                let _ = on_error.send(("error".into(), args(payload)));
-                async {}.boxed()
-            });
+        let (mut builder, rx) = socketio_builder(app);
         if let Some(auth) = auth {
             builder = builder.auth(auth);
         }

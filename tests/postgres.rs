@@ -22,13 +22,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_util::{FutureExt, StreamExt};
-use rust_socketio::asynchronous::{Client, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use futures_util::StreamExt;
+use rust_socketio::asynchronous::Client;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -646,29 +645,14 @@ fn new_ids(frames: &[Value]) -> Vec<String> {
 /// A `rust_socketio` client and what it has heard, as `(event, args)`.
 struct Sio {
     client: Client,
-    rx: mpsc::UnboundedReceiver<(String, Vec<Value>)>,
+    rx: Heard,
 }
 
 impl Sio {
     /// Connects and reads up to `sync_state`, which it returns.
     async fn connect(app: &TestApp) -> (Sio, Value) {
-        let tls = native_tls_for(app);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let client = ClientBuilder::new(app.base_url())
-            .tls_config(tls)
-            .transport_type(TransportType::Websocket)
-            .reconnect(false)
-            .on_any(move |event, payload, _| {
-                let args = match payload {
-                    Payload::Text(values) => values,
-                    other => vec![json!(format!("{other:?}"))],
-                };
-                let _ = tx.send((event.to_string(), args));
-                async {}.boxed()
-            })
-            .connect()
-            .await
-            .expect("rust_socketio connects");
+        let (builder, rx) = socketio_builder(app);
+        let client = builder.connect().await.expect("rust_socketio connects");
         let mut sio = Sio { client, rx };
         let (_, args) = sio.until("sync_state", |e, _| e == "sync_state").await;
         (sio, args[0].clone())

@@ -22,11 +22,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use futures_util::{FutureExt, StreamExt};
-use rust_socketio::asynchronous::{Client, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use futures_util::StreamExt;
+use rust_socketio::asynchronous::Client;
 use serde_json::{Value, json};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::OnceCell;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Every staff member's password (one hash serves them all).
@@ -463,33 +462,15 @@ async fn counters_reaching(app: &TestApp, priority: &str, want: [u64; 4]) -> [u6
 /// A `rust_socketio` client and what it has heard, as `(event, args)`.
 struct Sio {
     client: Client,
-    rx: mpsc::UnboundedReceiver<(String, Vec<Value>)>,
+    rx: Heard,
     backlog: VecDeque<(String, Vec<Value>)>,
-}
-
-fn args(payload: Payload) -> Vec<Value> {
-    match payload {
-        Payload::Text(values) => values,
-        other => panic!("expected a text payload, got {other:?}"),
-    }
 }
 
 impl Sio {
     /// Connects and reads up to `sync_state`.
     async fn connect(app: &TestApp) -> Sio {
-        let tls = native_tls_for(app);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let client = ClientBuilder::new(app.base_url())
-            .tls_config(tls)
-            .transport_type(TransportType::Websocket)
-            .reconnect(false)
-            .on_any(move |event, payload, _| {
-                let _ = tx.send((event.to_string(), args(payload)));
-                async {}.boxed()
-            })
-            .connect()
-            .await
-            .expect("rust_socketio connects");
+        let (builder, rx) = socketio_builder(app);
+        let client = builder.connect().await.expect("rust_socketio connects");
         let mut sio = Sio {
             client,
             rx,

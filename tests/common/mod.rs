@@ -808,3 +808,36 @@ pub fn native_tls_for(app: &TestApp) -> native_tls::TlsConnector {
         .build()
         .unwrap()
 }
+
+/// What a Socket.IO test client heard: `(event, args)`, in order.
+pub type Heard = tokio::sync::mpsc::UnboundedReceiver<(String, Vec<Value>)>;
+
+/// A `rust_socketio` client for `app` over WebSocket, not reconnecting, that
+/// sends every event it hears (an `error` event included, which the crate
+/// delivers only to its own handler) to the returned receiver. Callers add
+/// what else they need (`auth`) and connect.
+pub fn socketio_builder(app: &TestApp) -> (rust_socketio::asynchronous::ClientBuilder, Heard) {
+    use futures_util::FutureExt;
+    use rust_socketio::Payload;
+    fn args(payload: Payload) -> Vec<Value> {
+        match payload {
+            Payload::Text(values) => values,
+            other => panic!("expected a text payload, got {other:?}"),
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let on_error = tx.clone();
+    let builder = rust_socketio::asynchronous::ClientBuilder::new(app.base_url())
+        .tls_config(native_tls_for(app))
+        .transport_type(rust_socketio::TransportType::Websocket)
+        .reconnect(false)
+        .on_any(move |event, payload, _| {
+            let _ = tx.send((event.to_string(), args(payload)));
+            async {}.boxed()
+        })
+        .on(rust_socketio::Event::Error, move |payload, _| {
+            let _ = on_error.send(("error".into(), args(payload)));
+            async {}.boxed()
+        });
+    (builder, rx)
+}
