@@ -81,6 +81,10 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// With `--http`: also print each second's acknowledgements and their
+    /// slowest, to see when a tail happened.
+    #[arg(long)]
+    per_second: bool,
 }
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -296,7 +300,8 @@ async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow:
                     };
                     let micros = sent.elapsed().as_micros() as u64;
                     if status == "201" {
-                        acks.lock().unwrap().push(micros);
+                        let at = sent.duration_since(started).as_secs();
+                        acks.lock().unwrap().push((at, micros));
                     }
                     *statuses.lock().unwrap().entry(status).or_default() += 1;
                 }));
@@ -310,7 +315,8 @@ async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow:
         let _ = t.await;
     }
     let took = started.elapsed().as_secs_f64();
-    let mut acks = std::mem::take(&mut *acks.lock().unwrap());
+    let timed = std::mem::take(&mut *acks.lock().unwrap());
+    let mut acks: Vec<u64> = timed.iter().map(|&(_, micros)| micros).collect();
     let statuses = std::mem::take(&mut *statuses.lock().unwrap());
     let report = json!({
         "publishers": publishers,
@@ -339,6 +345,21 @@ async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow:
             "ack (commit)       p50 {}  p90 {}  p99 {}  max {} ms",
             p["p50"], p["p90"], p["p99"], p["max"]
         );
+        if args.per_second {
+            let mut seconds = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+            for (at, micros) in timed {
+                seconds.entry(at).or_default().push(micros);
+            }
+            for (at, mut micros) in seconds {
+                let p = percentiles(&mut micros);
+                println!(
+                    "  second {at:>3}        {:>5} acks  p99 {}  max {} ms",
+                    micros.len(),
+                    p["p99"],
+                    p["max"]
+                );
+            }
+        }
     }
     Ok(())
 }

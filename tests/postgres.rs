@@ -1920,6 +1920,17 @@ async fn pruning_instance(url: &str, keep: u64) -> TestApp {
 }
 
 async fn pruning_instance_with(url: &str, keep: u64, envs: Vec<(String, String)>) -> TestApp {
+    keeping_instance(url, keep, 0, envs).await
+}
+
+/// An instance keeping the newest `keep` changes and those younger than
+/// `seconds`.
+async fn keeping_instance(
+    url: &str,
+    keep: u64,
+    seconds: u64,
+    envs: Vec<(String, String)>,
+) -> TestApp {
     let mut args = unlimited(&[]);
     args.extend([
         "--database-url".to_string(),
@@ -1927,7 +1938,7 @@ async fn pruning_instance_with(url: &str, keep: u64, envs: Vec<(String, String)>
         "--database-keep-changes".into(),
         keep.to_string(),
         "--database-keep-seconds".into(),
-        "0".into(),
+        seconds.to_string(),
     ]);
     let mut all = admin_env();
     all.extend(envs);
@@ -2081,6 +2092,62 @@ async fn old_changes_are_pruned_and_an_instance_left_behind_says_to_restart() {
     let restarted = pruning_instance(&db.url_via(proxy.addr), KEEP as u64).await;
     wait_ready(&[&restarted], 200, WAIT).await;
     assert_eq!(listed_ids(&restarted).await, listed_ids(&a).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pruning_keeps_young_changes_and_deletes_only_from_the_oldest() {
+    let test = "pruning_keeps_young_changes_and_deletes_only_from_the_oldest";
+    let Some(db) = Db::create(test).await else {
+        return;
+    };
+    // Keep the newest 10 changes and those younger than an hour.
+    let a = keeping_instance(&db.url, 10, 3600, Vec::new()).await;
+    for n in 0..50 {
+        a.submit_http(&format!("keeping {n}: the badge reader is dead"))
+            .await;
+    }
+    // Changes 1 to 30 are made two hours old, except 12 (commit times are
+    // not strictly in version order): pruning may take 1 to 11 only, since
+    // the changes kept must stay contiguous.
+    let client = db.connect().await;
+    client
+        .execute(
+            "UPDATE ticketd_changes SET committed_at = now() - interval '2 hours' \
+             WHERE version <= 30 AND version <> 12",
+            &[],
+        )
+        .await
+        .unwrap();
+    let census = || async {
+        let row = client
+            .query_one(
+                "SELECT count(*), min(version), max(version) FROM ticketd_changes",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (kept, oldest, newest): (i64, Option<i64>, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
+        (kept, oldest, newest)
+    };
+    assert_eq!(census().await, (50, Some(1), Some(50)), "nothing pruned yet");
+    // B prunes as it starts.
+    let b = keeping_instance(&db.url, 10, 3600, Vec::new()).await;
+    let deadline = Instant::now() + LONG;
+    while census().await.1 != Some(12) {
+        assert!(
+            Instant::now() < deadline,
+            "never pruned up to 12: {:?}",
+            census().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // That pass was one statement: nothing else went. 13 to 30 are old
+    // but come after a change kept; 31 to 40 are young, though not among
+    // the newest 10.
+    assert_eq!(census().await, (39, Some(12), Some(50)));
+    wait_ready(&[&b], 200, WAIT).await;
+    assert_eq!(listed_ids(&b).await.len(), 50, "B loaded every ticket");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

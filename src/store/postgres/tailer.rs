@@ -76,12 +76,18 @@ pub(super) async fn run(ctx: Arc<Context>) {
 
 /// How often each instance deletes changes older than it keeps.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// Changes deleted per statement (short transactions).
-const PRUNE_BATCH: i64 = 10_000;
+/// Changes looked at, and at most deleted, per statement (short
+/// transactions).
+const PRUNE_BATCH: i64 = 1_000;
 
-/// Deletes the changes older than both `keep_changes` versions and
-/// `keep_for`; the number deleted. Every instance does this now and then;
-/// deleting twice is harmless.
+/// Deletes the oldest changes, as long as they are older than both
+/// `keep_changes` versions and `keep_for`; the number deleted. Only a
+/// prefix of the log goes (it stops at the first change it keeps, even if
+/// a later one is older: commit times are not strictly in version order),
+/// so the changes kept are always contiguous. Each statement looks at no
+/// more than a batch from the oldest, so a log with nothing to prune costs
+/// one short index scan, however long it is. Every instance does this now
+/// and then; deleting twice is harmless.
 async fn prune(ctx: &Context) -> Result<u64, String> {
     let keep = ctx.db.keep_changes.min(i64::MAX as u64) as i64;
     let seconds = ctx.db.keep_for.as_secs_f64();
@@ -89,15 +95,24 @@ async fn prune(ctx: &Context) -> Result<u64, String> {
     loop {
         let run = async {
             let client = ctx.pool.get().await.map_err(super::why)?;
-            client
-                .execute(
-                    "DELETE FROM ticketd_changes WHERE version IN ( \
-                       SELECT version FROM ticketd_changes \
+            let statement = client
+                .prepare_cached(
+                    "WITH head AS ( \
+                       SELECT version, committed_at FROM ticketd_changes \
                        WHERE version <= (SELECT version FROM ticketd_stream WHERE id = 1) - $1 \
-                         AND committed_at < now() - make_interval(secs => $2) \
-                       ORDER BY version LIMIT $3)",
-                    &[&keep, &seconds, &PRUNE_BATCH],
+                       ORDER BY version LIMIT $3 \
+                     ), kept AS ( \
+                       SELECT min(version) AS version FROM head \
+                       WHERE committed_at >= now() - make_interval(secs => $2) \
+                     ) \
+                     DELETE FROM ticketd_changes AS c USING head \
+                     WHERE c.version = head.version \
+                       AND head.version < coalesce((SELECT version FROM kept), $4)",
                 )
+                .await
+                .map_err(super::why)?;
+            client
+                .execute(&statement, &[&keep, &seconds, &PRUNE_BATCH, &i64::MAX])
                 .await
                 .map_err(super::why)
         };

@@ -16,16 +16,39 @@ use crate::tickets::{Change, Command, Ticket, TicketId};
 pub(super) async fn run(ctx: &Arc<Context>, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<(Command, Reply)> = Vec::new();
     let mut stopping = false;
+    let mut contended = Contended::default();
     while !stopping {
         let Some(first) = rx.recv().await else {
             break;
         };
         stopping = gather(first, &mut rx, &mut batch, ctx.max_batch);
         if !batch.is_empty() {
-            commit(ctx, std::mem::take(&mut batch)).await;
+            commit(ctx, std::mem::take(&mut batch), &mut contended).await;
         }
     }
     refuse_queued(&mut rx);
+}
+
+/// Whether another instance has been committing lately. While it has, an
+/// optimistic attempt mostly conflicts (it costs a round trip and a plan
+/// for nothing, then the lock path's two), so batches go straight to the
+/// lock path; a quiet spell brings the one-round-trip attempt back.
+#[derive(Default)]
+struct Contended {
+    until: Option<Instant>,
+}
+
+impl Contended {
+    /// How long after a conflict batches take the lock first.
+    const FOR: Duration = Duration::from_secs(1);
+
+    fn now(&self) -> bool {
+        self.until.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn seen(&mut self) {
+        self.until = Some(Instant::now() + Self::FOR);
+    }
 }
 
 /// The arrays `ticketd_commit` takes.
@@ -79,7 +102,7 @@ fn encode(
 /// written, and the batch goes again under the counter row's lock: take the
 /// lock (instances waiting for it are served in turn, so none is starved),
 /// read what was missed, plan, write, commit. Every caller hears exactly once.
-async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
+async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>, contended: &mut Contended) {
     let (commands, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().unzip();
     if !ctx.shared.writable.load(Ordering::Acquire) {
         // Known away: refuse at once rather than wait for a timeout per
@@ -88,11 +111,12 @@ async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
         return;
     }
     let started = Instant::now();
-    // Known to be behind (another instance's commit was announced): the
-    // one-round-trip attempt would only conflict, so take the lock, which
-    // reads what was missed in the same round trip.
+    // Known to be behind (another instance's commit was announced), or
+    // another instance is busy committing: the one-round-trip attempt would
+    // only conflict, so take the lock, which reads what was missed in the
+    // same round trip.
     let behind = ctx.seen.load(Ordering::Relaxed) > ctx.shared.version.load(Ordering::Acquire);
-    let first = if behind {
+    let first = if behind || contended.now() {
         locked(ctx, &commands).await
     } else {
         optimistic(ctx, &commands).await
@@ -103,6 +127,7 @@ async fn commit(ctx: &Arc<Context>, batch: Vec<(Command, Reply)>) {
             *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
             ctx.seen.fetch_max(current, Ordering::Relaxed);
             ctx.conflicts.fetch_add(1, Ordering::Relaxed);
+            contended.seen();
             locked(ctx, &commands).await
         }
         other => other,
@@ -374,6 +399,9 @@ async fn within<T>(
 /// A commit may take longer than a connection: allowed this much more.
 const COMMIT_GRACE: Duration = Duration::from_secs(1);
 
+const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), \
+                      pg_notify($1::text, $2::text)";
+
 /// Tells the other instances' tailers to read now. Outside the ticket
 /// transaction (a full notification queue must not fail a commit), and not
 /// waited for: a lost wake-up costs one poll interval. One NOTIFY is in
@@ -391,12 +419,15 @@ fn wake_others(ctx: &Arc<Context>, version: u64) {
             let newest = ctx.wake_at.load(Ordering::Acquire);
             if newest > sent {
                 if let Ok(client) = ctx.pool.get().await {
-                    let _ = client
-                        .execute(
-                            "SELECT pg_notify($1::text, $2::text)",
-                            &[&super::CHANNEL, &newest.to_string()],
-                        )
-                        .await;
+                    // NOTIFY takes a transaction id, so its commit would wait
+                    // for a WAL flush of its own: a second flush per batch,
+                    // for a wake-up that need not be durable. The setting is
+                    // local to this statement's own transaction.
+                    if let Ok(statement) = client.prepare_cached(NOTIFY).await {
+                        let _ = client
+                            .execute(&statement, &[&super::CHANNEL, &newest.to_string()])
+                            .await;
+                    }
                 }
                 sent = newest;
                 continue;
