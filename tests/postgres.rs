@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -412,8 +412,13 @@ async fn set_priority(app: &TestApp, token: &str, id: &str, priority: &str) {
 
 /// Every ticket `/api/tickets` lists, page by page: their ids.
 async fn listed_ids(app: &TestApp) -> BTreeSet<String> {
+    listed(app).await.into_keys().collect()
+}
+
+/// Every ticket `/api/tickets` lists, page by page, by id.
+async fn listed(app: &TestApp) -> BTreeMap<String, Value> {
     let http = app.http();
-    let mut ids = BTreeSet::new();
+    let mut ids = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
         let mut query = vec![("limit", "1000".to_string())];
@@ -429,7 +434,10 @@ async fn listed_ids(app: &TestApp) -> BTreeSet<String> {
         assert_eq!(resp.status(), 200);
         let page: Value = resp.json().await.unwrap();
         for ticket in page["tickets"].as_array().expect("a page of tickets") {
-            assert!(ids.insert(id_of(ticket)), "listed twice: {ticket}");
+            assert!(
+                ids.insert(id_of(ticket), ticket.clone()).is_none(),
+                "listed twice: {ticket}"
+            );
         }
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_string()),
@@ -2102,10 +2110,17 @@ async fn pruning_keeps_young_changes_and_deletes_only_from_the_oldest() {
     };
     // Keep the newest 10 changes and those younger than an hour.
     let a = keeping_instance(&db.url, 10, 3600, Vec::new()).await;
-    for n in 0..50 {
-        a.submit_http(&format!("keeping {n}: the badge reader is dead"))
+    let mut ids = Vec::new();
+    for n in 0..49 {
+        let ticket = a
+            .submit_http(&format!("keeping {n}: the badge reader is dead"))
             .await;
+        ids.push(id_of(&ticket));
     }
+    // The third ticket changes again (version 50): its first change is no
+    // longer where it is.
+    let token = a.login_token("root", PASSWORD).await;
+    set_priority(&a, &token, &ids[2], "CRITICAL").await;
     // Changes 1 to 30 are made two hours old, except 12 (commit times are
     // not strictly in version order): pruning may take 1 to 11 only, since
     // the changes kept must stay contiguous.
@@ -2130,7 +2145,11 @@ async fn pruning_keeps_young_changes_and_deletes_only_from_the_oldest() {
             (row.get(0), row.get(1), row.get(2));
         (kept, oldest, newest)
     };
-    assert_eq!(census().await, (50, Some(1), Some(50)), "nothing pruned yet");
+    assert_eq!(
+        census().await,
+        (50, Some(1), Some(50)),
+        "nothing pruned yet"
+    );
     // B prunes as it starts.
     let b = keeping_instance(&db.url, 10, 3600, Vec::new()).await;
     let deadline = Instant::now() + LONG;
@@ -2146,8 +2165,24 @@ async fn pruning_keeps_young_changes_and_deletes_only_from_the_oldest() {
     // but come after a change kept; 31 to 40 are young, though not among
     // the newest 10.
     assert_eq!(census().await, (39, Some(12), Some(50)));
-    wait_ready(&[&b], 200, WAIT).await;
-    assert_eq!(listed_ids(&b).await.len(), 50, "B loaded every ticket");
+    // The tickets whose changes went were moved into ticketd_tickets, in the
+    // same statement: an instance that starts now loads every ticket as it
+    // is.
+    let moved: i64 = client
+        .query_one(
+            "SELECT count(*) FROM ticketd_tickets WHERE body IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(moved, 10, "1 to 11 but the third, which is at 50");
+    let c = keeping_instance(&db.url, 10, 3600, Vec::new()).await;
+    wait_ready(&[&b, &c], 200, WAIT).await;
+    let all = listed(&a).await;
+    assert_eq!(all.len(), 49);
+    assert_eq!(all[&ids[2]]["priority"], "CRITICAL");
+    assert_eq!(listed(&c).await, all, "C loaded every ticket as it is");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -266,11 +266,10 @@ pub(super) struct Planned {
 
 /// What a batch of commands does to `state`, each seeing the batch's
 /// earlier changes (an overlay), without touching `state`: one result per
-/// command, in order, and the batch's final effect (`cleared`: everything
-/// before it went; then `overlay`: each ticket's last put or delete).
+/// command, in order, and whether the batch clears the store (everything
+/// before the clear goes).
 pub(super) struct Plan {
     pub results: Vec<Result<Planned, StoreError>>,
-    pub overlay: HashMap<TicketId, Option<Arc<Ticket>>>,
     pub cleared: bool,
 }
 
@@ -331,11 +330,7 @@ pub(super) fn plan(
             Err(e) => Err(e.into()),
         });
     }
-    Plan {
-        results,
-        overlay,
-        cleared,
-    }
+    Plan { results, cleared }
 }
 
 /// The ticket a submission's idempotency key already created within the

@@ -479,8 +479,14 @@ async fn load_with(
     let epoch: String = row.get(0);
     let epoch = uuid::Uuid::parse_str(&epoch).map_err(why)?;
     let version: i64 = row.get(1);
+    // A ticket is in the change that last put it, or (once that change was
+    // pruned) in a body of its own.
     let rows = tx
-        .query("SELECT body::text FROM ticketd_tickets", &[])
+        .query(
+            "SELECT t.id::text, coalesce(t.body, c.body -> 'ticket')::text \
+             FROM ticketd_tickets AS t LEFT JOIN ticketd_changes AS c ON c.version = t.version",
+            &[],
+        )
         .await
         .map_err(why)?;
     let recent = recent_outcomes(&tx, version, keep, policy).await?;
@@ -488,9 +494,11 @@ async fn load_with(
     let now = chrono::Utc::now();
     let mut state = State::default();
     for row in rows {
-        let body: &str = row.get(0);
+        let id: &str = row.get(0);
+        let body: Option<&str> = row.get(1);
+        let body = body.ok_or_else(|| format!("ticket {id}: the change that holds it is gone"))?;
         let mut ticket: Ticket =
-            serde_json::from_str(body).map_err(|e| format!("a stored ticket: {e}"))?;
+            serde_json::from_str(body).map_err(|e| format!("ticket {id}: {e}"))?;
         ticket.settle_sla(policy, now);
         state.put(Arc::new(ticket));
     }

@@ -84,7 +84,9 @@ const PRUNE_BATCH: i64 = 1_000;
 /// `keep_changes` versions and `keep_for`; the number deleted. Only a
 /// prefix of the log goes (it stops at the first change it keeps, even if
 /// a later one is older: commit times are not strictly in version order),
-/// so the changes kept are always contiguous. Each statement looks at no
+/// so the changes kept are always contiguous. A ticket whose current state
+/// is in a change that goes gets a body of its own in `ticketd_tickets`, in
+/// the same statement. Each statement looks at no
 /// more than a batch from the oldest, so a log with nothing to prune costs
 /// one short index scan, however long it is. Every instance does this now
 /// and then; deleting twice is harmless.
@@ -104,10 +106,16 @@ async fn prune(ctx: &Context) -> Result<u64, String> {
                      ), kept AS ( \
                        SELECT min(version) AS version FROM head \
                        WHERE committed_at >= now() - make_interval(secs => $2) \
+                     ), doomed AS ( \
+                       SELECT version FROM head \
+                       WHERE version < coalesce((SELECT version FROM kept), $4) \
+                     ), moved AS ( \
+                       UPDATE ticketd_tickets AS t SET body = c.body -> 'ticket', version = NULL \
+                       FROM ticketd_changes AS c JOIN doomed USING (version) \
+                       WHERE t.id = c.ticket_id AND t.version = c.version \
                      ) \
-                     DELETE FROM ticketd_changes AS c USING head \
-                     WHERE c.version = head.version \
-                       AND head.version < coalesce((SELECT version FROM kept), $4)",
+                     DELETE FROM ticketd_changes AS c USING doomed \
+                     WHERE c.version = doomed.version",
                 )
                 .await
                 .map_err(super::why)?;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::Context;
 use crate::store::writer::{Planned, answer_refused, encode_change, plan, publish, split};
 use crate::store::{Reply, Request, StoreError, gather, refuse_queued};
-use crate::tickets::{Change, Command, Ticket, TicketId};
+use crate::tickets::{Change, Command, TicketId};
 
 /// Takes whatever is queued as one batch and commits it, until shutdown.
 pub(super) async fn run(ctx: &Arc<Context>, mut rx: mpsc::Receiver<Request>) {
@@ -57,38 +57,46 @@ struct Encoded {
     kinds: Vec<&'static str>,
     ids: Vec<Option<String>>,
     bodies: Vec<String>,
+    /// Each ticket the batch leaves in place, and the version of its last
+    /// change in the batch (which holds it as it now is).
     put_ids: Vec<String>,
-    put_bodies: Vec<String>,
+    put_versions: Vec<i64>,
     delete_ids: Vec<String>,
 }
 
-fn encode(
-    base: u64,
-    planned: &[&Planned],
-    overlay: &HashMap<TicketId, Option<Arc<Ticket>>>,
-) -> Encoded {
+fn encode(base: u64, planned: &[&Planned]) -> Encoded {
     let mut e = Encoded::default();
+    // Each ticket's last put (its version) or delete, after any clear: the
+    // same as the plan's overlay, read off the changes themselves.
+    let mut last: HashMap<TicketId, Option<u64>> = HashMap::new();
     for (n, p) in planned.iter().enumerate() {
-        let mut body = Vec::with_capacity(1200);
-        encode_change(&p.change, base + n as u64 + 1, &mut body);
+        let version = base + n as u64 + 1;
+        let mut body = Vec::with_capacity(2048);
+        encode_change(&p.change, version, &mut body);
         let (kind, id) = match &p.change {
-            Change::Put(t) => ("put", Some(t.request_id.to_string())),
-            Change::Delete(id) => ("delete", Some(id.to_string())),
-            Change::Clear => ("clear", None),
+            Change::Put(t) => {
+                last.insert(t.request_id, Some(version));
+                ("put", Some(t.request_id.to_string()))
+            }
+            Change::Delete(id) => {
+                last.insert(*id, None);
+                ("delete", Some(id.to_string()))
+            }
+            Change::Clear => {
+                last.clear();
+                ("clear", None)
+            }
         };
         e.kinds.push(kind);
         e.ids.push(id);
         e.bodies
             .push(String::from_utf8(body).expect("JSON is UTF-8"));
     }
-    for (id, ticket) in overlay {
-        match ticket {
-            Some(t) => {
+    for (id, version) in last {
+        match version {
+            Some(version) => {
                 e.put_ids.push(id.to_string());
-                e.put_bodies.push(
-                    serde_json::to_string(&crate::store::files::Stored(t))
-                        .expect("a ticket always serializes"),
-                );
+                e.put_versions.push(version as i64);
             }
             None => e.delete_ids.push(id.to_string()),
         }
@@ -206,7 +214,7 @@ fn plan_now(
     if ok.is_empty() {
         return (base, planned, None);
     }
-    let encoded = encode(base, &ok, &planned.overlay);
+    let encoded = encode(base, &ok);
     *ctx.pending.lock().unwrap_or_else(|p| p.into_inner()) =
         Some((base + 1, base + ok.len() as u64));
     (base, planned, Some(encoded))
@@ -231,7 +239,7 @@ async fn call_commit(
                 &e.ids,
                 &e.bodies,
                 &e.put_ids,
-                &e.put_bodies,
+                &e.put_versions,
                 &e.delete_ids,
                 &cleared,
             ],
