@@ -256,7 +256,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// `--http`: publishers submitting over HTTPS, open loop; each answer
-/// timed and counted by status.
+/// timed (from when its submission was due) and counted by status.
 async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<()> {
     let addr = args.publish_addr.unwrap_or(args.addr);
     let url = format!("https://localhost:{}/api/tickets", addr.port());
@@ -284,7 +284,11 @@ async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow:
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut inflight = Vec::new();
             for n in 0u64.. {
-                tick.tick().await;
+                // Timed from when the submission was due, not from when it
+                // went out: a stall of the harness itself (or a wait for a
+                // free connection) counts against the latency instead of
+                // hiding it (coordinated omission).
+                let due = tick.tick().await.into_std();
                 if Instant::now() >= stop_at {
                     break;
                 }
@@ -293,7 +297,7 @@ async fn http_submitters(args: &Args, tls: Arc<rustls::ClientConfig>) -> anyhow:
                 let request = http.post(&url).json(&body);
                 let (acks, statuses) = (acks.clone(), statuses.clone());
                 inflight.push(tokio::spawn(async move {
-                    let sent = Instant::now();
+                    let sent = due;
                     let status = match request.send().await {
                         Ok(resp) => resp.status().as_u16().to_string(),
                         Err(e) => format!("error: {e}"),
