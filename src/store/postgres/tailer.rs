@@ -86,10 +86,10 @@ const PRUNE_BATCH: i64 = 1_000;
 /// a later one is older: commit times are not strictly in version order),
 /// so the changes kept are always contiguous. A ticket whose current state
 /// is in a change that goes gets a body of its own in `ticketd_tickets`, in
-/// the same statement. Each statement looks at no
-/// more than a batch from the oldest, so a log with nothing to prune costs
-/// one short index scan, however long it is. Every instance does this now
-/// and then; deleting twice is harmless.
+/// the same statement. Each statement looks at no more than a batch from
+/// the oldest, so a log with nothing to prune costs one short index scan,
+/// however long it is. Every instance does this now and then; deleting
+/// twice is harmless.
 async fn prune(ctx: &Context) -> Result<u64, String> {
     let keep = ctx.db.keep_changes.min(i64::MAX as u64) as i64;
     let seconds = ctx.db.keep_for.as_secs_f64();
